@@ -1,0 +1,226 @@
+"""The Django admin for the core models. Adding and cancelling go through the same services
+as the API (``ServiceCreateAdminMixin``), so staff get the same checks and notifications."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from rest_framework.exceptions import APIException, ValidationError
+
+from k12 import services
+from k12.models import (
+    Allocation,
+    Booking,
+    BookingStatus,
+    Notification,
+    Student,
+    Subject,
+    TutorAvailability,
+    TutorSubject,
+    User,
+)
+
+
+def _messages(detail) -> list[str]:
+    if isinstance(detail, (list, tuple)):
+        return [str(d) for d in detail]
+    return [str(detail)]
+
+
+class ServiceCreateAdminMixin:
+    """Creating an object in the admin calls ``create_via_service(request, cleaned_data)``
+    instead of ``Model.save()``. The service's 400 field errors land on the form's fields
+    (renamed through ``service_field_map``), its 403/409 on the form as a whole."""
+
+    service_field_map: dict[str, str] = {}
+
+    def create_via_service(self, request, data):  # pragma: no cover - each admin defines it
+        raise NotImplementedError
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            return form_class
+        model_admin = self
+
+        class ServiceForm(form_class):
+            def _post_clean(self):
+                if self.errors:
+                    return
+                try:
+                    with transaction.atomic():
+                        self.instance = model_admin.create_via_service(request, self.cleaned_data)
+                except ValidationError as exc:
+                    detail = exc.detail if isinstance(exc.detail, dict) else {None: exc.detail}
+                    for field, errors in detail.items():
+                        target = model_admin.service_field_map.get(field, field)
+                        if target not in self.fields:
+                            target = None
+                        for message in _messages(errors):
+                            self.add_error(target, message)
+                except APIException as exc:
+                    self.add_error(None, str(exc.detail))
+                except PermissionDenied as exc:
+                    self.add_error(None, str(exc) or "Not allowed.")
+
+        return ServiceForm
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        # On add, the service has already saved the object in the form's _post_clean.
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+
+
+class TutorSubjectInline(admin.TabularInline):
+    model = TutorSubject
+    extra = 0
+    autocomplete_fields = ["subject"]
+
+
+class AvailabilityInline(admin.TabularInline):
+    model = TutorAvailability
+    extra = 0
+
+
+class ChildInline(admin.TabularInline):
+    model = Student
+    fk_name = "parent"
+    extra = 0
+    fields = ["first_name", "last_name", "grade", "user"]
+    raw_id_fields = ["user"]
+    show_change_link = True
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "first_name", "last_name", "role", "is_active", "date_joined"]
+    list_filter = ["role", "is_active", "is_staff"]
+    search_fields = ["email", "first_name", "last_name"]
+    readonly_fields = ["date_joined", "last_login"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Person", {"fields": ["first_name", "last_name", "role"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "first_name", "last_name", "role", "password1", "password2"]}),
+    ]
+    inlines = [TutorSubjectInline, AvailabilityInline, ChildInline]
+    show_full_result_count = False
+
+    def save_model(self, request, obj, form, change):
+        obj.email = obj.email.lower()
+        # Admin-site access follows the role, whatever the checkbox said.
+        obj.is_staff = obj.role == "admin" or obj.is_superuser
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Subject)
+class SubjectAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+    search_fields = ["name"]
+
+
+@admin.register(Student)
+class StudentAdmin(admin.ModelAdmin):
+    list_display = ["first_name", "last_name", "grade", "parent", "user", "created_at"]
+    list_filter = ["grade"]
+    search_fields = ["first_name", "last_name", "parent__email", "user__email"]
+    list_select_related = ["parent", "user"]
+    raw_id_fields = ["parent", "user"]
+    show_full_result_count = False
+
+
+@admin.register(TutorAvailability)
+class TutorAvailabilityAdmin(admin.ModelAdmin):
+    list_display = ["tutor", "weekday", "start_time", "end_time", "timezone"]
+    list_filter = ["weekday", "timezone"]
+    search_fields = ["tutor__email", "tutor__first_name", "tutor__last_name"]
+    list_select_related = ["tutor"]
+    raw_id_fields = ["tutor"]
+
+
+@admin.register(Allocation)
+class AllocationAdmin(admin.ModelAdmin):
+    list_display = ["student", "subject", "tutor", "status", "created_at", "ended_at"]
+    list_filter = ["status", "subject"]
+    search_fields = ["student__first_name", "student__last_name", "tutor__email", "subject__name"]
+    list_select_related = ["student", "tutor", "subject"]
+    raw_id_fields = ["student", "tutor", "created_by", "ended_by"]
+    show_full_result_count = False
+
+
+@admin.register(Booking)
+class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
+    list_display = ["starts_at", "subject", "tutor", "student", "duration_minutes", "status"]
+    list_filter = ["status", "subject", "starts_at"]
+    search_fields = ["id", "tutor__email", "student__first_name", "student__last_name", "student__parent__email"]
+    list_select_related = ["subject", "tutor", "student"]
+    raw_id_fields = ["student", "tutor"]
+    date_hierarchy = "starts_at"
+    show_full_result_count = False
+    actions = ["cancel_sessions"]
+    service_field_map = {
+        "studentId": "student",
+        "tutorId": "tutor",
+        "subjectId": "subject",
+        "startsAt": "starts_at",
+        "durationMinutes": "duration_minutes",
+    }
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["student", "tutor", "subject", "starts_at", "duration_minutes"]
+        return [
+            "student",
+            "tutor",
+            "subject",
+            "starts_at",
+            "ends_at",
+            "duration_minutes",
+            "status",
+            "created_by",
+            "created_at",
+            "cancelled_by",
+            "cancelled_at",
+            "cancel_reason",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def create_via_service(self, request, data):
+        return services.booking_create(
+            created_by=request.user,
+            student=data["student"],
+            tutor=data["tutor"],
+            subject=data["subject"],
+            starts_at=data["starts_at"],
+            duration_minutes=data["duration_minutes"],
+        )
+
+    @admin.action(description="Cancel the selected sessions")
+    def cancel_sessions(self, request, queryset):
+        done = 0
+        for booking in queryset.filter(status=BookingStatus.SCHEDULED).select_related("student", "tutor", "subject"):
+            services.booking_cancel(booking=booking, cancelled_by=request.user, reason="Cancelled by staff")
+            done += 1
+        self.message_user(request, f"Cancelled {done} session(s).", messages.SUCCESS)
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "user", "kind", "title", "read_at"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["user__email", "title"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    show_full_result_count = False

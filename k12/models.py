@@ -1,0 +1,276 @@
+"""The core domain: people, subjects, who teaches what and when, allocations and sessions.
+
+A "session" in the contract is a ``Booking`` here (``django.contrib.sessions`` owns the
+word in Django). Business rules live in ``k12/services.py``; these classes hold data
+and the constraints the database itself must guarantee.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    PARENT = "parent", "Parent"
+    TUTOR = "tutor", "Tutor"
+    STUDENT = "student", "Student"
+    ADMIN = "admin", "Admin"
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        if not email:
+            raise ValueError("A user needs an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.is_staff = user.role == Role.ADMIN
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("role", Role.ADMIN)
+        extra["is_superuser"] = True
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """Anyone who logs in. ``role`` decides what they may do (k12/permissions.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, db_index=True)
+    subjects = models.ManyToManyField("Subject", through="TutorSubject", related_name="tutors", blank=True)
+    is_active = models.BooleanField(default=True)
+    # Staff access to the Django admin; kept equal to role == admin by the services.
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["first_name"]
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="user_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} <{self.email}>"
+
+    @property
+    def display_name(self) -> str:
+        # Exactly the guide's `${first_name} ${last_name || ''}`.trim()
+        return f"{self.first_name} {self.last_name or ''}".strip()
+
+    def get_full_name(self) -> str:
+        return self.display_name
+
+    def get_short_name(self) -> str:
+        return self.first_name
+
+
+class Subject(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TutorSubject(models.Model):
+    """A subject a tutor teaches."""
+
+    tutor = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tutor_subjects")
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="tutor_links")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tutor", "subject"], name="tutor_subject_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.tutor_id} teaches {self.subject_id}"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class TutorAvailability(models.Model):
+    """A weekly window in which a tutor takes sessions, in the tutor's own time zone."""
+
+    tutor = models.ForeignKey(User, on_delete=models.CASCADE, related_name="availability")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+    timezone = models.CharField(max_length=64, default="UTC")
+
+    class Meta:
+        ordering = ["tutor", "weekday", "start_time"]
+        verbose_name_plural = "tutor availability"
+        indexes = [models.Index(fields=["tutor", "weekday"], name="availability_tutor_day")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end_time__gt=models.F("start_time")),
+                name="availability_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(weekday__gte=0, weekday__lte=6), name="availability_weekday_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M} {self.timezone}"
+
+
+class Student(models.Model):
+    """A child. Belongs to a parent; may have a login of its own (role student)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    parent = models.ForeignKey(User, on_delete=models.PROTECT, related_name="children")
+    user = models.OneToOneField(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="student_profile")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100, blank=True)
+    # 0 is kindergarten, 1..12 the grades.
+    grade = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(grade__lte=12), name="student_grade_k12"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class AllocationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ENDED = "ended", "Ended"
+
+
+class Allocation(models.Model):
+    """Staff's decision that a tutor teaches a student a subject."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="allocations")
+    tutor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="allocations")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="allocations")
+    status = models.CharField(max_length=10, choices=AllocationStatus.choices, default=AllocationStatus.ACTIVE)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["tutor", "status"], name="allocation_tutor_status"),
+        ]
+        constraints = [
+            # Two concurrent requests cannot both give a student a second active tutor.
+            models.UniqueConstraint(
+                fields=["student", "subject"],
+                condition=models.Q(status="active"),
+                name="allocation_one_active_per_student_subject",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="active", ended_at__isnull=True)
+                | models.Q(status="ended", ended_at__isnull=False),
+                name="allocation_ended_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} / {self.subject} / {self.tutor.email} ({self.status})"
+
+
+class BookingStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Booking(models.Model):
+    """A tutoring session. Participants: the student's parent, the student's login, the tutor."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    student = models.ForeignKey(Student, on_delete=models.PROTECT, related_name="bookings")
+    tutor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="tutor_bookings")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="bookings")
+    starts_at = models.DateTimeField()
+    duration_minutes = models.PositiveSmallIntegerField()
+    # Stored (starts_at + duration) so overlap checks are one indexed range comparison.
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=BookingStatus.choices, default=BookingStatus.SCHEDULED)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    cancelled_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        indexes = [
+            models.Index(fields=["tutor", "starts_at"], name="booking_tutor_start"),
+            models.Index(fields=["student", "starts_at"], name="booking_student_start"),
+            models.Index(fields=["status", "starts_at"], name="booking_status_start"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="booking_ends_after_start"
+            ),
+            models.CheckConstraint(condition=models.Q(duration_minutes__gt=0), name="booking_positive_duration"),
+            models.CheckConstraint(condition=models.Q(status__in=BookingStatus.values), name="booking_status_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(status="cancelled") | models.Q(cancelled_at__isnull=False),
+                name="booking_cancelled_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} with {self.tutor.display_name} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class Notification(models.Model):
+    """An in-app notice to one user. Created by services, pushed on commit, emailed where wanted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=50)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="notification_user_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id}"

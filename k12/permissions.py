@@ -1,0 +1,152 @@
+"""The one access rule (shared/CONTRACT.md, "Roles and who may do what").
+
+Every REST view, the WebSocket consumer, the signed-URL view and the Django admin ask
+these functions; none keeps a copy of the rule.
+
+- predicates ``can_*(user, obj) -> bool``
+- queryset scopes ``*_visible_to(user) -> QuerySet``
+- guarded fetches ``access_*(user, id, action=...)`` raising ``Http404`` when the object
+  does not exist (or the id is malformed) and ``PermissionDenied`` when it exists but
+  the user may not do that: the contract's 404/403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from rest_framework.permissions import BasePermission
+
+from k12.models import AllocationStatus, Booking, Role, Student, User
+
+BookingAction = Literal["view", "message", "upload_recording", "cancel"]
+
+
+def _authenticated(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def is_admin(user) -> bool:
+    return _authenticated(user) and user.role == Role.ADMIN
+
+
+def is_participant(user, booking: Booking) -> bool:
+    """The session's tutor, the student's parent, or the student's own login."""
+    if not _authenticated(user):
+        return False
+    return user.id in (booking.tutor_id, booking.student.parent_id, booking.student.user_id)
+
+
+def can_view_booking(user, booking: Booking) -> bool:
+    """Read the session, its messages and its recordings."""
+    return is_admin(user) or is_participant(user, booking)
+
+
+def can_send_message(user, booking: Booking) -> bool:
+    return can_view_booking(user, booking)
+
+
+def can_upload_recording(user, booking: Booking) -> bool:
+    return is_admin(user) or (_authenticated(user) and booking.tutor_id == user.id)
+
+
+def can_cancel_booking(user, booking: Booking) -> bool:
+    """The session's parent or tutor, or an admin. A student login may not cancel."""
+    if is_admin(user):
+        return True
+    return _authenticated(user) and user.id in (booking.tutor_id, booking.student.parent_id)
+
+
+def can_delete_recording(user, recording) -> bool:
+    return is_admin(user) or (_authenticated(user) and recording.uploaded_by_id == user.id)
+
+
+def can_book_for_student(user, student: Student) -> bool:
+    """Create a session for this student: its parent or an admin."""
+    return is_admin(user) or (_authenticated(user) and student.parent_id == user.id)
+
+
+def can_add_student(user, parent: User) -> bool:
+    """A parent adds their own child; an admin adds a child to any parent."""
+    return is_admin(user) or (_authenticated(user) and user.role == Role.PARENT and parent.id == user.id)
+
+
+_BOOKING_PREDICATES = {
+    "view": can_view_booking,
+    "message": can_send_message,
+    "upload_recording": can_upload_recording,
+    "cancel": can_cancel_booking,
+}
+
+_DENIED_MESSAGES = {
+    "view": "Access denied to this session.",
+    "message": "Access denied to this session.",
+    "upload_recording": "Only the session's tutor can upload recordings.",
+    "cancel": "Only the session's parent or tutor can cancel it.",
+}
+
+
+def bookings_visible_to(user) -> QuerySet[Booking]:
+    """Sessions the user takes part in; every session for an admin; none for anyone else."""
+    qs = Booking.objects.all()
+    if is_admin(user):
+        return qs
+    if not _authenticated(user):
+        return qs.none()
+    return qs.filter(Q(tutor_id=user.id) | Q(student__parent_id=user.id) | Q(student__user_id=user.id))
+
+
+def students_visible_to(user) -> QuerySet[Student]:
+    """Parent: own children. Tutor: students actively allocated to them. Student: themself."""
+    qs = Student.objects.all()
+    if is_admin(user):
+        return qs
+    if not _authenticated(user):
+        return qs.none()
+    if user.role == Role.PARENT:
+        return qs.filter(parent_id=user.id)
+    if user.role == Role.TUTOR:
+        return qs.filter(
+            id__in=Student.objects.filter(
+                allocations__tutor_id=user.id, allocations__status=AllocationStatus.ACTIVE
+            ).values("id")
+        )
+    if user.role == Role.STUDENT:
+        return qs.filter(user_id=user.id)
+    return qs.none()
+
+
+def parse_uuid(value) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
+    """Fetch a session for ``action`` or raise: Http404 if it does not exist, PermissionDenied if
+    the user may not. Malformed ids are "does not exist", never a 500."""
+    pk = parse_uuid(booking_id)
+    if pk is None:
+        raise Http404("Session not found.")
+    try:
+        booking = Booking.objects.select_related("student", "tutor", "subject").get(pk=pk)
+    except Booking.DoesNotExist:
+        raise Http404("Session not found.") from None
+    if not _BOOKING_PREDICATES[action](user, booking):
+        raise PermissionDenied(_DENIED_MESSAGES[action])
+    return booking
+
+
+class IsAdminRole(BasePermission):
+    """DRF guard for /api/admin/*: authenticated (else 401) and role admin (else 403)."""
+
+    message = "Admin access only."
+
+    def has_permission(self, request, view) -> bool:
+        return is_admin(request.user)

@@ -1,0 +1,33 @@
+"""Reads of the core domain that are more than a one-line queryset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from k12 import permissions
+from k12.models import Booking, Student, User
+
+
+def sessions_visible_to(
+    user: User,
+    *,
+    status: str | None = None,
+    starts_from: datetime | None = None,
+    starts_to: datetime | None = None,
+) -> QuerySet[Booking]:
+    """The user's sessions (all for an admin), soonest first, with what the list renders
+    joined in: one query whatever the page size."""
+    qs = permissions.bookings_visible_to(user).select_related("student", "tutor", "subject")
+    if status:
+        qs = qs.filter(status=status)
+    if starts_from:
+        qs = qs.filter(starts_at__gte=starts_from)
+    if starts_to:
+        qs = qs.filter(starts_at__lt=starts_to)
+    return qs.order_by("starts_at", "id")
+
+
+def students_visible_to(user: User) -> QuerySet[Student]:
+    return permissions.students_visible_to(user).order_by("-created_at", "id")

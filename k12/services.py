@@ -1,0 +1,171 @@
+"""Writes of the core domain: one function per action, used by REST, WebSocket and the admin."""
+
+from __future__ import annotations
+
+import logging
+import zoneinfo
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from k12 import permissions
+from k12.errors import Conflict, field_error
+from k12.models import (
+    Allocation,
+    AllocationStatus,
+    Booking,
+    BookingStatus,
+    Role,
+    Student,
+    Subject,
+    TutorAvailability,
+    TutorSubject,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+
+MIN_DURATION_MINUTES = 15
+MAX_DURATION_MINUTES = 240
+
+
+def student_create(*, created_by: User, parent: User, first_name: str, last_name: str = "", grade: int) -> Student:
+    """Add a child to a parent. A parent adds only their own children; an admin adds to anyone."""
+    if parent.role != Role.PARENT:
+        raise field_error("parentId", "That user is not a parent.")
+    if not permissions.can_add_student(created_by, parent):
+        raise PermissionDenied("You can only add your own children.")
+    return Student.objects.create(
+        parent=parent, first_name=first_name.strip(), last_name=last_name.strip(), grade=grade
+    )
+
+
+def _tutor_available(tutor: User, starts_at: datetime, ends_at: datetime) -> bool:
+    """True when [starts_at, ends_at) lies inside one of the tutor's weekly windows,
+    each read in its own time zone."""
+    for window in TutorAvailability.objects.filter(tutor=tutor):
+        try:
+            tz = zoneinfo.ZoneInfo(window.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            logger.warning("availability %s has an unknown time zone %r", window.pk, window.timezone)
+            continue
+        local_start = starts_at.astimezone(tz)
+        local_end = ends_at.astimezone(tz)
+        if local_start.weekday() != window.weekday or local_start.date() != local_end.date():
+            continue
+        if window.start_time <= local_start.time() and local_end.time() <= window.end_time:
+            return True
+    return False
+
+
+def _lock_people(*users_and_students) -> None:
+    """Lock the rows the overlap rule is about, in a stable order, so that two concurrent
+    bookings for the same tutor or student run one after the other."""
+    user_ids = sorted(str(o.pk) for o in users_and_students if isinstance(o, User))
+    student_ids = sorted(str(o.pk) for o in users_and_students if isinstance(o, Student))
+    list(User.objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk"))
+    list(Student.objects.select_for_update().filter(pk__in=student_ids).order_by("pk").values_list("pk"))
+
+
+def _overlapping(qs, starts_at: datetime, ends_at: datetime):
+    return qs.filter(status=BookingStatus.SCHEDULED, starts_at__lt=ends_at, ends_at__gt=starts_at)
+
+
+def booking_create(
+    *,
+    created_by: User,
+    student: Student,
+    tutor: User,
+    subject: Subject,
+    starts_at: datetime,
+    duration_minutes: int,
+) -> Booking:
+    """Schedule a session.
+
+    Guarantees: only the student's parent or an admin books; the tutor teaches the subject,
+    is actively allocated to the student for it, and is available for the whole slot; and
+    neither the tutor nor the student has another scheduled session overlapping it, even
+    under concurrent requests (row locks, plus an exclusion constraint on PostgreSQL).
+    Raises ValidationError (400), PermissionDenied (403) or Conflict (409).
+    """
+    if not permissions.can_book_for_student(created_by, student):
+        raise PermissionDenied("Only the student's parent or an admin can book a session.")
+    if tutor.role != Role.TUTOR or not tutor.is_active:
+        raise field_error("tutorId", "That user is not an active tutor.")
+    if not TutorSubject.objects.filter(tutor=tutor, subject=subject).exists():
+        raise field_error("subjectId", "This tutor does not teach that subject.")
+    if not Allocation.objects.filter(
+        student=student, tutor=tutor, subject=subject, status=AllocationStatus.ACTIVE
+    ).exists():
+        raise field_error("tutorId", "This tutor is not allocated to the student for that subject.")
+    if not MIN_DURATION_MINUTES <= duration_minutes <= MAX_DURATION_MINUTES:
+        raise field_error(
+            "durationMinutes",
+            f"Must be between {MIN_DURATION_MINUTES} and {MAX_DURATION_MINUTES} minutes.",
+        )
+    if starts_at <= timezone.now():
+        raise field_error("startsAt", "A session must start in the future.")
+    ends_at = starts_at + timedelta(minutes=duration_minutes)
+    if not _tutor_available(tutor, starts_at, ends_at):
+        raise field_error("startsAt", "The tutor is not available at that time.")
+
+    try:
+        with transaction.atomic():
+            _lock_people(tutor, student)
+            if _overlapping(Booking.objects.filter(tutor=tutor), starts_at, ends_at).exists():
+                raise Conflict("The tutor already has a session at that time.")
+            if _overlapping(Booking.objects.filter(student=student), starts_at, ends_at).exists():
+                raise Conflict("The student already has a session at that time.")
+            booking = Booking.objects.create(
+                student=student,
+                tutor=tutor,
+                subject=subject,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                duration_minutes=duration_minutes,
+                created_by=created_by,
+            )
+            _on_booking_event(booking, "booking_created")
+    except IntegrityError as exc:  # the PostgreSQL exclusion constraint, should a lock be bypassed
+        if "booking_no_overlap" in str(exc):
+            raise Conflict("The tutor or the student already has a session at that time.") from exc
+        raise
+    return booking
+
+
+def booking_cancel(*, booking: Booking, cancelled_by: User, reason: str = "") -> Booking:
+    """Cancel a scheduled session. The session's parent or tutor, or an admin; 409 unless it is
+    still scheduled. Frees the slot for new bookings."""
+    if not permissions.can_cancel_booking(cancelled_by, booking):
+        raise PermissionDenied("Only the session's parent or tutor can cancel it.")
+    with transaction.atomic():
+        updated = Booking.objects.filter(pk=booking.pk, status=BookingStatus.SCHEDULED).update(
+            status=BookingStatus.CANCELLED,
+            cancelled_by=cancelled_by,
+            cancelled_at=timezone.now(),
+            cancel_reason=reason.strip()[:500],
+        )
+        if not updated:
+            booking.refresh_from_db(fields=["status"])
+            raise Conflict(f"The session is already {booking.status}.")
+        booking.refresh_from_db()
+        _on_booking_event(booking, "booking_cancelled")
+    return booking
+
+
+def bookings_complete_past(*, now: datetime | None = None) -> int:
+    """Mark scheduled sessions that have ended as completed. Returns how many."""
+    now = now or timezone.now()
+    return Booking.objects.filter(status=BookingStatus.SCHEDULED, ends_at__lte=now).update(
+        status=BookingStatus.COMPLETED
+    )
+
+
+def _on_booking_event(booking: Booking, kind: str) -> None:
+    """Tell the parent about a new or cancelled session (notifications arrive with the admin
+    issue's notification service; until then this is the one place to hook it)."""
+    from k12 import notifications
+
+    notifications.notify_booking_event(booking=booking, kind=kind)
