@@ -230,6 +230,9 @@ class Booking(models.Model):
     cancelled_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=500, blank=True)
+    # The last chat message's seq (sessions_app.SessionMessage): bumped under the row lock that
+    # orders a session's messages.
+    last_message_seq = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["starts_at", "id"]

@@ -9,7 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from k12 import api, health
 
 
-def route(pattern: str, view, name: str):
+def route(pattern: str, view, name: str) -> list:
     """The contract: 'Paths work with and without a trailing slash.'"""
     return [path(pattern, view, name=f"{name}-noslash"), path(f"{pattern}/", view, name=name)]
 

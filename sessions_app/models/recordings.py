@@ -1,0 +1,3 @@
+"""Session recordings (see the recordings issue)."""
+
+__all__: list[str] = []
