@@ -129,11 +129,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  parent1's session: {bookings[0].id}")
 
     def _seed_messages(self, booking: Booking, users: dict[str, User]) -> None:
-        try:
-            from sessions_app.models import SessionMessage
-        except ImportError:  # chat not installed yet
-            return
+        from sessions_app.models import SessionMessage
+        from sessions_app.services import message_create
+
         if SessionMessage.objects.filter(session=booking).exists():
             return
         for email, text in DEMO_MESSAGES:
-            SessionMessage.objects.create(session=booking, user=users[email], text=text)
+            message_create(booking=booking, sender=users[email], text=text)

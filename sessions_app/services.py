@@ -1,0 +1,117 @@
+"""Writes inside a session. ``message_create`` is the one way a chat message comes to exist:
+REST, the WebSocket consumer and anything else call it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+
+from k12 import permissions
+from k12.errors import field_error
+from k12.models import Booking, User
+from sessions_app.models import SessionMessage
+from sessions_app.payloads import message_payload
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_LENGTH = 2000
+
+
+def session_group(session_id) -> str:
+    """The live room of a session (the guide's room name)."""
+    return f"session-{session_id}"
+
+
+def validate_message_text(text) -> str:
+    """A string of 1..2000 characters after trimming, storable as text (no NUL, valid Unicode)."""
+    if text is None:
+        raise field_error("text", "This field is required.")
+    if not isinstance(text, str):
+        raise field_error("text", "Must be a string.")
+    text = text.strip()
+    if not text:
+        raise field_error("text", "May not be blank.")
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise field_error("text", f"Ensure this field has no more than {MAX_MESSAGE_LENGTH} characters.")
+    if "\x00" in text:
+        raise field_error("text", "May not contain NUL characters.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise field_error("text", "Must be valid Unicode.") from None
+    return text
+
+
+def validate_client_id(client_id) -> uuid.UUID | None:
+    if client_id is None:
+        return None
+    try:
+        return uuid.UUID(client_id) if isinstance(client_id, str) else None
+    except ValueError:
+        pass
+    raise field_error("client_id", "Must be a UUID.")
+
+
+def _next_seq(booking: Booking) -> int:
+    """Bump the session's message counter, holding the session row's lock until commit: a
+    session's messages are numbered, and become visible, in one order."""
+    table = Booking._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_message_seq = last_message_seq + 1 WHERE id = %s "  # noqa: S608
+            "RETURNING last_message_seq",
+            [booking.pk.hex if connection.vendor == "sqlite" else booking.pk],
+        )
+        return cursor.fetchone()[0]
+
+
+def broadcast_message(message: SessionMessage) -> None:
+    """Send a stored message to its session's live room. Never raises: the message is stored and
+    clients that miss the broadcast recover it through ``after``."""
+    frame = json.dumps(
+        {"type": "newMessage", "sessionId": str(message.session_id), "message": message_payload(message)}
+    )
+    try:
+        layer = get_channel_layer()
+        if layer is not None:
+            # The frame is encoded once here, not once per recipient.
+            async_to_sync(layer.group_send)(session_group(message.session_id), {"type": "room.frame", "frame": frame})
+    except Exception:
+        logger.exception("broadcast of message %s to %s failed", message.id, session_group(message.session_id))
+
+
+def message_create(*, booking: Booking, sender: User, text, client_id=None) -> tuple[SessionMessage, bool]:
+    """Store a chat message and schedule its broadcast.
+
+    - Access is checked again here (DRF does not check object permissions on create).
+    - ``text``: a string, 1..2000 characters after trimming; stored trimmed.
+    - ``client_id``: a retry with the same id from the same sender returns the first message and
+      ``created=False``; nothing new is stored or broadcast, also under concurrent retries.
+    - The broadcast runs on commit, once per created message; if it fails the message stays
+      stored and the call still succeeds.
+    Returns ``(message, created)``.
+    """
+    if not permissions.can_send_message(sender, booking):
+        raise PermissionDenied("Access denied to this session.")
+    text = validate_message_text(text)
+    client_uuid = validate_client_id(client_id)
+    with transaction.atomic():
+        seq = _next_seq(booking)
+        if client_uuid is not None:
+            existing = (
+                SessionMessage.objects.select_related("user")
+                .filter(session=booking, user=sender, client_id=client_uuid)
+                .first()
+            )
+            if existing is not None:
+                return existing, False
+        message = SessionMessage.objects.create(session=booking, user=sender, seq=seq, text=text, client_id=client_uuid)
+        message.user = sender
+        transaction.on_commit(lambda: broadcast_message(message))
+    return message, True
