@@ -1,5 +1,12 @@
-"""Chat routes (filled by the messages work)."""
+"""Chat routes, under /api/."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from sessions_app.message_api import SessionMessagesView
+
+urlpatterns = [
+    path("sessions/<str:session_id>/messages", SessionMessagesView.as_view(), name="session-messages-noslash"),
+    path("sessions/<str:session_id>/messages/", SessionMessagesView.as_view(), name="session-messages"),
+]

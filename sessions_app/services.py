@@ -51,10 +51,11 @@ def validate_message_text(text) -> str:
 def validate_client_id(client_id) -> uuid.UUID | None:
     if client_id is None:
         return None
-    try:
-        return uuid.UUID(client_id) if isinstance(client_id, str) else None
-    except ValueError:
-        pass
+    if isinstance(client_id, str):
+        try:
+            return uuid.UUID(client_id)
+        except ValueError:
+            pass
     raise field_error("client_id", "Must be a UUID.")
 
 

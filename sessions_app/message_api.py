@@ -1,0 +1,94 @@
+"""REST chat: GET/POST /api/sessions/{id}/messages (the guide's endpoints, holes closed)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from k12 import permissions
+from k12.api import R400, R401, R403, R404
+from k12.pagination import DEFAULT_LIMIT, MAX_LIMIT, link_header, parse_limit
+from sessions_app import selectors, services
+from sessions_app.payloads import message_payload
+
+
+class MessageOut(serializers.Serializer):
+    """The guide's message shape (documentation only: payloads.message_payload renders it)."""
+
+    id = serializers.UUIDField()
+    user_id = serializers.UUIDField()
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(help_text="The sender's display name.")
+        return fields
+
+
+class MessageIn(serializers.Serializer):
+    text = serializers.CharField(max_length=2000, help_text="1..2000 characters after trimming.")
+    client_id = serializers.UUIDField(
+        required=False, help_text="Idempotency key: a retry with the same id returns the first message (200)."
+    )
+
+
+class SessionMessagesView(APIView):
+    @extend_schema(
+        tags=["chat"],
+        parameters=[
+            OpenApiParameter("limit", int, description=f"1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})."),
+            OpenApiParameter("before", OpenApiTypes.UUID, description="Page backwards from this message id."),
+            OpenApiParameter("after", OpenApiTypes.UUID, description="Page forwards from this message id."),
+        ],
+        responses={200: MessageOut(many=True), 400: R400, 401: R401, 403: R403, 404: R404},
+    )
+    def get(self, request: Request, session_id: str) -> Response:
+        """The session's chat, oldest first. Without a cursor, the newest `limit` messages; the
+        `Link` header announces the neighbouring pages (`rel="prev"` older, `rel="next"` newer)."""
+        booking = permissions.access_booking(request.user, session_id, "view")
+        params = request.query_params
+        limit = parse_limit(params.get("limit"))
+        page = selectors.messages_page(booking, before=params.get("before"), after=params.get("after"), limit=limit)
+        response = Response([message_payload(m) for m in page.messages])
+        links = {}
+        if page.messages:
+            base = request.build_absolute_uri(request.path)
+            if page.has_older:
+                links["prev"] = f"{base}?{urlencode({'before': page.messages[0].id, 'limit': limit})}"
+            if page.has_newer:
+                links["next"] = f"{base}?{urlencode({'after': page.messages[-1].id, 'limit': limit})}"
+        if links:
+            response["Link"] = link_header(links)
+        return response
+
+    @extend_schema(
+        tags=["chat"],
+        request=MessageIn,
+        responses={
+            201: MessageOut,
+            200: OpenApiResponse(MessageOut, description="A retry (same client_id): the first message."),
+            400: R400,
+            401: R401,
+            403: R403,
+            404: R404,
+        },
+    )
+    def post(self, request: Request, session_id: str) -> Response:
+        """Send a message. Broadcast once to the session's live room after it is stored."""
+        booking = permissions.access_booking(request.user, session_id, "message")
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        message, created = services.message_create(
+            booking=booking,
+            sender=request.user,
+            text=request.data.get("text"),
+            client_id=request.data.get("client_id"),
+        )
+        return Response(message_payload(message), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

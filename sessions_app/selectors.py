@@ -1,0 +1,71 @@
+"""Reads inside a session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from k12.errors import field_error
+from k12.models import Booking
+from k12.permissions import parse_uuid
+from sessions_app.models import SessionMessage
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[SessionMessage]  # oldest first
+    has_older: bool
+    has_newer: bool
+
+
+def _messages_of(booking: Booking) -> QuerySet[SessionMessage]:
+    return (
+        SessionMessage.objects.filter(session=booking)
+        .select_related("user")
+        .only("id", "seq", "text", "created_at", "user_id", "session_id", "user__first_name", "user__last_name")
+    )
+
+
+def _cursor_seq(booking: Booking, name: str, message_id) -> int:
+    pk = parse_uuid(message_id)
+    if pk is None:
+        raise field_error(name, "Must be a message id (UUID).")
+    seq = SessionMessage.objects.filter(session=booking, pk=pk).values_list("seq", flat=True).first()
+    if seq is None:
+        raise field_error(name, "No such message in this session.")
+    return seq
+
+
+def messages_page(booking: Booking, *, before=None, after=None, limit: int = 100) -> MessagePage:
+    """One page of a session's chat, oldest first.
+
+    No cursor: the newest ``limit`` messages. ``before=<id>``: the ``limit`` messages just older
+    than that one. ``after=<id>``: the ``limit`` messages just newer. Each page is one range scan
+    of the (session, seq) index, whatever the length of the history; a cursor costs one primary
+    key lookup. Unknown or malformed cursors raise a 400 field error.
+    """
+    if before is not None and after is not None:
+        raise field_error("before", "Use either before or after, not both.")
+    qs = _messages_of(booking)
+    if after is not None:
+        seq = _cursor_seq(booking, "after", after)
+        rows = list(qs.filter(seq__gt=seq).order_by("seq")[: limit + 1])
+        has_newer = len(rows) > limit
+        return MessagePage(rows[:limit], has_older=True, has_newer=has_newer)
+    if before is not None:
+        seq = _cursor_seq(booking, "before", before)
+        qs = qs.filter(seq__lt=seq)
+    rows = list(qs.order_by("-seq")[: limit + 1])
+    has_older = len(rows) > limit
+    rows = rows[:limit]
+    rows.reverse()
+    return MessagePage(rows, has_older=has_older, has_newer=before is not None)
+
+
+def messages_after(booking: Booking, after=None, *, limit: int = 200) -> list[SessionMessage]:
+    """What a (re)joining live client missed: messages after ``after`` (all recent ones without
+    it), oldest first, at most ``limit`` (the client pages on by REST when it gets a full page)."""
+    if after is None:
+        return messages_page(booking, limit=limit).messages
+    return messages_page(booking, after=after, limit=limit).messages
