@@ -2,4 +2,10 @@
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import re_path
+
+from sessions_app.consumers import SessionChatConsumer
+
+websocket_urlpatterns = [
+    re_path(r"^ws/encounters/?$", SessionChatConsumer.as_asgi()),
+]

@@ -82,7 +82,10 @@ def broadcast_message(message: SessionMessage) -> None:
         layer = get_channel_layer()
         if layer is not None:
             # The frame is encoded once here, not once per recipient.
-            async_to_sync(layer.group_send)(session_group(message.session_id), {"type": "room.frame", "frame": frame})
+            async_to_sync(layer.group_send)(
+                session_group(message.session_id),
+                {"type": "room.frame", "frame": frame, "sessionId": str(message.session_id), "seq": message.seq},
+            )
     except Exception:
         logger.exception("broadcast of message %s to %s failed", message.id, session_group(message.session_id))
 
