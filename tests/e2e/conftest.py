@@ -1,0 +1,42 @@
+"""One pair of daphne processes per test session, sharing a Redis of their own and the test
+PostgreSQL database. Tests that use them are grouped on one xdist worker (`live` group)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from tests.e2e.servers import Daphne, RedisServer, app_env
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def e2e_redis():
+    redis = RedisServer().start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture(scope="session")
+def daphnes(django_db_setup, django_db_blocker, e2e_redis):
+    with django_db_blocker.unblock():
+        settings = connection.settings_dict
+    if settings["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail("end-to-end tests need PostgreSQL: run them with DATABASE_URL set (make test does)")
+    host = settings["HOST"] or "127.0.0.1"
+    port = settings["PORT"] or 5432
+    auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    database_url = f"postgres://{auth}@{host}:{port}/{settings['NAME']}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    # the same signing key as this process, so tokens minted by the tests are valid there
+    env = app_env(database_url, e2e_redis.url, DJANGO_SECRET_KEY=django_settings.SECRET_KEY)
+    servers = [Daphne(env, log=ARTIFACTS / f"daphne-{i}.log") for i in (1, 2)]
+    for server in servers:
+        server.start()
+    yield servers
+    for server in servers:
+        server.stop()
