@@ -16,6 +16,11 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 
+def display_name(first_name: str, last_name: str | None) -> str:
+    """Exactly the guide's `${first_name} ${last_name || ''}`.trim()."""
+    return f"{first_name} {last_name or ''}".strip()
+
+
 class Role(models.TextChoices):
     PARENT = "parent", "Parent"
     TUTOR = "tutor", "Tutor"
@@ -73,8 +78,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def display_name(self) -> str:
-        # Exactly the guide's `${first_name} ${last_name || ''}`.trim()
-        return f"{self.first_name} {self.last_name or ''}".strip()
+        return display_name(self.first_name, self.last_name)
 
     def get_full_name(self) -> str:
         return self.display_name

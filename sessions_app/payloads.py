@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from k12.models import display_name
 from sessions_app.models import SessionMessage
+from sessions_app.selectors import MessageRow
 
 
 def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def message_payload(message: SessionMessage) -> dict:
-    """``{id, from, user_id, text, created_at}``; ``from`` is the guide's
-    `${first_name} ${last_name || ''}`.trim() (``User.display_name``)."""
+def message_payload(message: SessionMessage | MessageRow) -> dict:
+    """``{id, from, user_id, text, created_at}``; ``from`` is the guide's display name."""
+    if isinstance(message, MessageRow):
+        sender = display_name(message.first_name, message.last_name)
+    else:
+        sender = message.user.display_name
     return {
         "id": str(message.id),
-        "from": message.user.display_name,
+        "from": sender,
         "user_id": str(message.user_id),
         "text": message.text,
         "created_at": iso(message.created_at),

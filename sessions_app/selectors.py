@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 
@@ -12,19 +14,36 @@ from k12.permissions import parse_uuid
 from sessions_app.models import SessionMessage
 
 
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A message as pages read it: plain values, no model instances (a page of 200 messages
+    built as model objects cost more than the query itself)."""
+
+    id: uuid.UUID
+    seq: int
+    text: str
+    created_at: datetime
+    user_id: uuid.UUID
+    first_name: str
+    last_name: str
+
+
+ROW_FIELDS = ("id", "seq", "text", "created_at", "user_id", "user__first_name", "user__last_name")
+
+
 @dataclass(frozen=True)
 class MessagePage:
-    messages: list[SessionMessage]  # oldest first
+    messages: list[MessageRow]  # oldest first
     has_older: bool
     has_newer: bool
 
 
 def _messages_of(booking: Booking) -> QuerySet[SessionMessage]:
-    return (
-        SessionMessage.objects.filter(session=booking)
-        .select_related("user")
-        .only("id", "seq", "text", "created_at", "user_id", "session_id", "user__first_name", "user__last_name")
-    )
+    return SessionMessage.objects.filter(session=booking)
+
+
+def _rows(qs: QuerySet[SessionMessage]) -> list[MessageRow]:
+    return [MessageRow(*values) for values in qs.values_list(*ROW_FIELDS)]
 
 
 def _cursor_seq(booking: Booking, name: str, message_id) -> int:
@@ -50,20 +69,20 @@ def messages_page(booking: Booking, *, before=None, after=None, limit: int = 100
     qs = _messages_of(booking)
     if after is not None:
         seq = _cursor_seq(booking, "after", after)
-        rows = list(qs.filter(seq__gt=seq).order_by("seq")[: limit + 1])
+        rows = _rows(qs.filter(seq__gt=seq).order_by("seq")[: limit + 1])
         has_newer = len(rows) > limit
         return MessagePage(rows[:limit], has_older=True, has_newer=has_newer)
     if before is not None:
         seq = _cursor_seq(booking, "before", before)
         qs = qs.filter(seq__lt=seq)
-    rows = list(qs.order_by("-seq")[: limit + 1])
+    rows = _rows(qs.order_by("-seq")[: limit + 1])
     has_older = len(rows) > limit
     rows = rows[:limit]
     rows.reverse()
     return MessagePage(rows, has_older=has_older, has_newer=before is not None)
 
 
-def messages_after(booking: Booking, after=None, *, limit: int = 200) -> list[SessionMessage]:
+def messages_after(booking: Booking, after=None, *, limit: int = 200) -> list[MessageRow]:
     """What a (re)joining live client missed: messages after ``after`` (all recent ones without
     it), oldest first, at most ``limit`` (the client pages on by REST when it gets a full page)."""
     if after is None:

@@ -7,12 +7,10 @@ import json
 import logging
 import uuid
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 
-from k12 import permissions
+from k12 import permissions, realtime
 from k12.errors import field_error
 from k12.models import Booking, User
 from sessions_app.models import SessionMessage
@@ -79,13 +77,11 @@ def broadcast_message(message: SessionMessage) -> None:
         {"type": "newMessage", "sessionId": str(message.session_id), "message": message_payload(message)}
     )
     try:
-        layer = get_channel_layer()
-        if layer is not None:
-            # The frame is encoded once here, not once per recipient.
-            async_to_sync(layer.group_send)(
-                session_group(message.session_id),
-                {"type": "room.frame", "frame": frame, "sessionId": str(message.session_id), "seq": message.seq},
-            )
+        # The frame is encoded once here, not once per recipient.
+        realtime.group_send(
+            session_group(message.session_id),
+            {"type": "room.frame", "frame": frame, "sessionId": str(message.session_id), "seq": message.seq},
+        )
     except Exception:
         logger.exception("broadcast of message %s to %s failed", message.id, session_group(message.session_id))
 

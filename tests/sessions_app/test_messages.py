@@ -278,7 +278,7 @@ def test_broadcast_goes_to_the_session_room_once_on_commit(world, api, django_ca
         async def group_send(self, group, message):
             sent.append((group, message))
 
-    with mock.patch("sessions_app.services.get_channel_layer", return_value=Layer()):
+    with mock.patch("k12.realtime.get_channel_layer", return_value=Layer()):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             response = api(world.parent).post(url(world.booking), {"text": "live"}, format="json")
         assert sent == []  # nothing before commit
@@ -298,7 +298,7 @@ def test_a_failing_channel_layer_does_not_lose_or_fail_the_message(
         async def group_send(self, group, message):
             raise ConnectionError("redis is down")
 
-    with mock.patch("sessions_app.services.get_channel_layer", return_value=Broken()):
+    with mock.patch("k12.realtime.get_channel_layer", return_value=Broken()):
         with caplog.at_level("ERROR"), django_capture_on_commit_callbacks(execute=True) as callbacks:
             response = api(world.parent).post(url(world.booking), {"text": "kept"}, format="json")
     assert len(callbacks) == 1
