@@ -7,11 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from k12 import api, health
-
-
-def route(pattern: str, view, name: str) -> list:
-    """The contract: 'Paths work with and without a trailing slash.'"""
-    return [path(pattern, view, name=f"{name}-noslash"), path(f"{pattern}/", view, name=name)]
+from k12.routing_helpers import route
 
 
 api_patterns = [
