@@ -11,7 +11,11 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/k12
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint fmt migrate seed bench clean
+# Debian packages the tests drive for real: nginx (the production proxy config), redis-server
+# (the tests start their own Redis to restart it). Installed when missing; CI runs as root.
+SYSTEM_PACKAGES ?= nginx-light redis-server
+
+.PHONY: run test lint fmt migrate seed bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +36,17 @@ run: $(VENV)/.deps
 	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/, admin: /admin/)"
 	DJANGO_DEBUG=1 $(BIN)/daphne -b $(HOST) -p $(PORT) k12.asgi:application
 
+system-deps:
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
 ## test: install what the tests need, lint, and run the whole suite against the real services
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps system-deps
 	$(BIN)/ruff check .
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
