@@ -18,7 +18,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from k12 import permissions, selectors, services
+from k12 import permissions, selectors, services, throttling
 from k12.models import Role, Subject, User
 from k12.pagination import LinkHeaderCursorPagination
 from k12.serializers import (
@@ -43,6 +43,7 @@ R401 = OpenApiResponse(DETAIL, description="Not authenticated.")
 R403 = OpenApiResponse(DETAIL, description="Authenticated, but not allowed.")
 R404 = OpenApiResponse(DETAIL, description="No such object.")
 R409 = OpenApiResponse(DETAIL, description="Conflicts with the current state.")
+R429 = OpenApiResponse(DETAIL, description="Too many requests; see the Retry-After header.")
 PAGE_PARAMS = [
     OpenApiParameter("limit", int, description="Page size, 1 to 200 (default 100)."),
     OpenApiParameter("cursor", str, description="Opaque cursor from a Link header."),
@@ -59,16 +60,19 @@ def exception_handler(exc, context):
 # --- Auth -------------------------------------------------------------------------------------
 
 
-@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, 400: R400, 401: R401})
+@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, 400: R400, 401: R401, 429: R429})
 class TokenView(TokenObtainPairView):
     """`{email, password}` → `{access, refresh}`."""
 
     serializer_class = EmailTokenObtainSerializer
+    throttle_classes = [throttling.LoginIPThrottle, throttling.LoginAccountThrottle]
 
 
-@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, 400: R400, 401: R401})
+@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, 400: R400, 401: R401, 429: R429})
 class RefreshView(TokenRefreshView):
     """`{refresh}` → `{access, refresh}`: rotated, the old refresh token is blacklisted."""
+
+    throttle_classes = [throttling.RefreshIPThrottle, throttling.RefreshAccountThrottle]
 
 
 class LogoutView(APIView):

@@ -264,6 +264,17 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "k12.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # k12/throttling.py: atomic counters in the cache (Redis in production). "N/period".
+    "DEFAULT_THROTTLE_RATES": {
+        "login_ip": env_str("THROTTLE_LOGIN_IP", "30/min"),
+        "login_account": env_str("THROTTLE_LOGIN_ACCOUNT", "10/min"),
+        "refresh_ip": env_str("THROTTLE_REFRESH_IP", "60/min"),
+        "refresh_account": env_str("THROTTLE_REFRESH_ACCOUNT", "30/min"),
+        "message_post": env_str("THROTTLE_MESSAGES", "60/min"),
+        "recording_upload": env_str("THROTTLE_UPLOADS", "30/hour"),
+    },
+    # Behind the proxy the client's address is the last X-Forwarded-For hop the proxy added.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 1 if env_bool("DJANGO_BEHIND_PROXY", False) else 0),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")

@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from k12 import permissions
-from k12.api import R400, R401, R403, R404
+from k12 import permissions, throttling
+from k12.api import R400, R401, R403, R404, R429
 from k12.pagination import DEFAULT_LIMIT, MAX_LIMIT, link_header, parse_limit
 from sessions_app import selectors, services
 from sessions_app.payloads import message_payload
@@ -40,6 +40,8 @@ class MessageIn(serializers.Serializer):
 
 
 class SessionMessagesView(APIView):
+    throttle_classes = [throttling.MessagePostThrottle]
+
     @extend_schema(
         tags=["chat"],
         parameters=[
@@ -78,6 +80,7 @@ class SessionMessagesView(APIView):
             401: R401,
             403: R403,
             404: R404,
+            429: R429,
         },
     )
     def post(self, request: Request, session_id: str) -> Response:

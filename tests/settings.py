@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+# Rate limits out of the way, except in the tests about them (tests/k12/test_throttling.py).
+for _scope in ("LOGIN_IP", "LOGIN_ACCOUNT", "REFRESH_IP", "REFRESH_ACCOUNT", "MESSAGES", "UPLOADS"):
+    os.environ.setdefault(f"THROTTLE_{_scope}", "1000000/min")
 
 from k12.settings import *  # noqa: E402,F403
 

@@ -1,0 +1,129 @@
+"""Rate limits for the API, counted in the cache (Redis in production, so all processes share
+them). 429 with ``Retry-After``.
+
+DRF's ``SimpleRateThrottle`` reads a request history, decides, then writes it back: two
+concurrent requests both read the old history and both pass, so a burst of parallel requests
+gets through a limit it should not. These throttles count with one atomic ``cache.incr`` per
+request in a fixed window, so a limit of N lets exactly N requests through per window however
+many arrive at once.
+
+Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (environment variables, see
+README.md), read at request time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from django.core.cache import cache
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import UntypedToken
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'10/min' → (10, 60)."""
+    count, period = rate.split("/")
+    return int(count), _UNITS[period.strip()[0].lower()]
+
+
+class AtomicRateThrottle(BaseThrottle):
+    """Fixed-window counter keyed by ``get_key(request)``; ``None`` means "don't count this"."""
+
+    scope: str = ""
+
+    def get_key(self, request, view) -> str | None:
+        raise NotImplementedError
+
+    def allow_request(self, request, view) -> bool:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        if not rate:
+            return True
+        key = self.get_key(request, view)
+        if key is None:
+            return True
+        limit, period = parse_rate(rate)
+        now = time.time()
+        window = int(now // period)
+        cache_key = f"throttle:{self.scope}:{key}:{window}"
+        cache.add(cache_key, 0, timeout=period + 1)
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # expired between add and incr: start the window again
+            cache.add(cache_key, 1, timeout=period + 1)
+            count = 1
+        self._retry_after = (window + 1) * period - now
+        return count <= limit
+
+    def wait(self) -> float | None:
+        return math.ceil(getattr(self, "_retry_after", 1))
+
+
+class IPThrottle(AtomicRateThrottle):
+    def get_key(self, request, view) -> str | None:
+        return self.get_ident(request)
+
+
+class UserThrottle(AtomicRateThrottle):
+    def get_key(self, request, view) -> str | None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return str(user.pk)
+        return self.get_ident(request)
+
+
+class LoginIPThrottle(IPThrottle):
+    scope = "login_ip"
+
+
+class LoginAccountThrottle(AtomicRateThrottle):
+    """Per account tried, whoever tries it: password guessing from many addresses still stops."""
+
+    scope = "login_account"
+
+    def get_key(self, request, view) -> str | None:
+        email = request.data.get("email") if isinstance(request.data, dict) else None
+        if not isinstance(email, str) or not email.strip():
+            return None
+        return email.strip().lower()[:254]
+
+
+class RefreshIPThrottle(IPThrottle):
+    scope = "refresh_ip"
+
+
+class RefreshAccountThrottle(AtomicRateThrottle):
+    """Per account, taken from the (verified) refresh token; forged tokens count nowhere."""
+
+    scope = "refresh_account"
+
+    def get_key(self, request, view) -> str | None:
+        raw = request.data.get("refresh") if isinstance(request.data, dict) else None
+        if not isinstance(raw, str):
+            return None
+        try:
+            return str(UntypedToken(raw).get("user_id"))
+        except TokenError:
+            return None
+
+
+class MessagePostThrottle(UserThrottle):
+    scope = "message_post"
+
+    def allow_request(self, request, view) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+
+class RecordingUploadThrottle(UserThrottle):
+    scope = "recording_upload"
+
+    def allow_request(self, request, view) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)

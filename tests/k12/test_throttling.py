@@ -1,0 +1,119 @@
+"""Rate limits: 429 with Retry-After, per address and per account, exact under parallel bursts."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.conftest import PASSWORD, client_for
+
+
+@pytest.fixture
+def limits(settings):
+    """Low limits and a cache namespace of this test's own (counters don't leak between tests)."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"throttle-test-{uuid.uuid4()}"}}
+
+    def set_rates(**rates):
+        base = dict.fromkeys(
+            ["login_ip", "login_account", "refresh_ip", "refresh_account", "message_post", "recording_upload"],
+            "1000/min",
+        )
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**base, **rates}}
+
+    return set_rates
+
+
+def login(email, password="wrong", ip="10.0.0.1"):
+    return APIClient(REMOTE_ADDR=ip).post("/api/auth/token", {"email": email, "password": password}, format="json")
+
+
+def test_login_is_limited_per_address(world, limits):
+    limits(login_ip="5/min")
+    codes = [login(f"user{i}@example.test").status_code for i in range(7)]
+    assert codes == [401] * 5 + [429] * 2
+    blocked = login("parent@example.test", PASSWORD)
+    assert blocked.status_code == 429
+    assert 0 < int(blocked.headers["Retry-After"]) <= 60
+    assert "throttled" in blocked.json()["detail"].lower()
+    # another address is not affected
+    assert login("parent@example.test", PASSWORD, ip="10.0.0.2").status_code == 200
+
+
+def test_login_is_limited_per_account_across_addresses(world, limits):
+    limits(login_account="3/min")
+    codes = [login("Parent@Example.test", ip=f"10.0.1.{i}").status_code for i in range(5)]
+    assert codes == [401, 401, 401, 429, 429]
+    assert login("tutor@example.test", PASSWORD, ip="10.0.1.9").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_login_burst_lets_exactly_the_limit_through(limits):
+    limits(login_ip="5/min")
+    barrier = threading.Barrier(20)
+    codes = []
+
+    def attempt(i):
+        barrier.wait()
+        try:
+            codes.append(login(f"burst{i}@example.test").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes.count(429) == 15 and codes.count(401) == 5
+
+
+def test_refresh_is_limited_per_account(world, limits):
+    limits(refresh_account="2/min")
+    refresh = login("parent@example.test", PASSWORD).json()["refresh"]
+    client = APIClient()
+    for _ in range(2):
+        response = client.post("/api/auth/token/refresh", {"refresh": refresh}, format="json")
+        assert response.status_code == 200
+        refresh = response.json()["refresh"]
+    response = client.post("/api/auth/token/refresh", {"refresh": refresh}, format="json")
+    assert response.status_code == 429 and "Retry-After" in response.headers
+
+
+def test_message_posting_is_limited_per_user(world, limits):
+    limits(message_post="3/min")
+    url = f"/api/sessions/{world.booking.id}/messages"
+    parent = client_for(world.parent)
+    codes = [parent.post(url, {"text": f"m{i}"}, format="json").status_code for i in range(5)]
+    assert codes == [201, 201, 201, 429, 429]
+    assert parent.get(url).status_code == 200  # reading is not limited
+    assert client_for(world.tutor).post(url, {"text": "mine"}, format="json").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_message_burst_stores_exactly_the_limit(world, limits):
+    from sessions_app.models import SessionMessage
+
+    limits(message_post="4/min")
+    url = f"/api/sessions/{world.booking.id}/messages"
+    barrier = threading.Barrier(12)
+    codes = []
+
+    def post(i):
+        client = client_for(world.parent)
+        barrier.wait()
+        try:
+            codes.append(client.post(url, {"text": f"burst {i}"}, format="json").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes.count(201) == 4 and codes.count(429) == 8
+    assert SessionMessage.objects.filter(session=world.booking).count() == 4
