@@ -9,7 +9,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from k12 import api, health
 from k12.routing_helpers import route
 
-
 api_patterns = [
     *route("auth/token", api.TokenView.as_view(), "auth-token"),
     *route("auth/token/refresh", api.RefreshView.as_view(), "auth-refresh"),
