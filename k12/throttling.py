@@ -13,6 +13,7 @@ README.md), read at request time.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -21,6 +22,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import UntypedToken
+
+logger = logging.getLogger(__name__)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -50,12 +53,18 @@ class AtomicRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         cache_key = f"throttle:{self.scope}:{key}:{window}"
-        cache.add(cache_key, 0, timeout=period + 1)
         try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr: start the window again
-            cache.add(cache_key, 1, timeout=period + 1)
-            count = 1
+            cache.add(cache_key, 0, timeout=period + 1)
+            try:
+                count = cache.incr(cache_key)
+            except ValueError:  # expired between add and incr: start the window again
+                cache.add(cache_key, 1, timeout=period + 1)
+                count = 1
+        except Exception:
+            # The cache (Redis) is down. Fail open: a message posted now must still be stored
+            # (the live-room contract), and login stays slowed by password hashing.
+            logger.warning("rate limit %s not applied: cache unavailable", self.scope, exc_info=True)
+            return True
         self._retry_after = (window + 1) * period - now
         return count <= limit
 

@@ -117,3 +117,19 @@ def test_parallel_message_burst_stores_exactly_the_limit(world, limits):
         t.join()
     assert codes.count(201) == 4 and codes.count(429) == 8
     assert SessionMessage.objects.filter(session=world.booking).count() == 4
+
+
+def test_a_dead_cache_fails_open(world, settings, caplog):
+    """Redis down must not turn a chat message into a 500: the limit is skipped and logged."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "message_post": "1/min"},
+    }
+    url = f"/api/sessions/{world.booking.id}/messages"
+    with caplog.at_level("WARNING"):
+        for _ in range(2):
+            assert client_for(world.parent).post(url, {"text": "still stored"}, format="json").status_code == 201
+    assert "cache unavailable" in caplog.text
