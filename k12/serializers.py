@@ -114,11 +114,26 @@ class BookingCancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
+class StrictDateTimeField(serializers.DateTimeField):
+    """DRF reads an empty string as "no value" (HTML forms); in a query string `?to=` is a
+    malformed date-time and gets a 400 like any other."""
+
+    def get_value(self, dictionary):
+        if dictionary.get(self.field_name) == "":
+            return ""  # DRF would turn this into "absent" for form-like input
+        return super().get_value(dictionary)
+
+    def to_internal_value(self, value):
+        if value == "":
+            self.fail("invalid", format="ISO 8601")
+        return super().to_internal_value(value)
+
+
 class BookingFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=BookingStatus.choices, required=False)
     # `from` is a Python keyword: the field is renamed in __init__.
-    from_ = serializers.DateTimeField(required=False)
-    to = serializers.DateTimeField(required=False)
+    from_ = StrictDateTimeField(required=False)
+    to = StrictDateTimeField(required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

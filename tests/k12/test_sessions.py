@@ -52,6 +52,7 @@ def test_list_is_soonest_first_and_filters(world, api):
     assert [r["id"] for r in client.get("/api/sessions", {"to": until}).json()] == [str(world.booking.id)]
     assert client.get("/api/sessions?status=bogus").status_code == 400
     assert client.get("/api/sessions?from=yesterday").status_code == 400
+    assert client.get("/api/sessions?to=").status_code == 400
 
 
 def test_list_paginates_with_link_header(world, api):
