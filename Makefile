@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= 2
 # (the tests start their own Redis to restart it). Installed when missing; CI runs as root.
 SYSTEM_PACKAGES ?= nginx-light redis-server
 
-.PHONY: run test lint fmt migrate seed bench clean system-deps
+.PHONY: run test lint fmt migrate seed bench clean chromium system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,10 +45,15 @@ system-deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# Debian's chromium for the real-browser tests (Playwright drives it and never downloads one).
+chromium:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
 ## test: install what the tests need, lint, and run the whole suite against the real services
-test: $(VENV)/.dev-deps system-deps
+test: $(VENV)/.dev-deps system-deps chromium
 	$(BIN)/ruff check .
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/pytest --create-db -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
