@@ -64,6 +64,12 @@ def can_delete_recording(user, recording) -> bool:
     return is_admin(user) or (_authenticated(user) and recording.uploaded_by_id == user.id)
 
 
+def can_manage_upload(user, recording) -> bool:
+    """Complete or abort a direct-to-storage upload in progress: whoever started it (or an
+    admin), and only while they may still upload to that session."""
+    return can_upload_recording(user, recording.session) and (is_admin(user) or recording.uploaded_by_id == user.id)
+
+
 def can_book_for_student(user, student: Student) -> bool:
     """Create a session for this student: its parent or an admin."""
     return is_admin(user) or (_authenticated(user) and student.parent_id == user.id)
@@ -141,6 +147,40 @@ def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
     if not _BOOKING_PREDICATES[action](user, booking):
         raise PermissionDenied(_DENIED_MESSAGES[action])
     return booking
+
+
+RecordingAction = Literal["view", "delete", "manage_upload"]
+
+_RECORDING_DENIED_MESSAGES = {
+    "view": "Access denied to this session.",
+    "delete": "Only the recording's uploader or an admin can delete it.",
+    "manage_upload": "Only whoever started this upload can complete or abort it.",
+}
+
+
+def access_recording(user, recording_id, action: RecordingAction = "view", *, booking: Booking | None = None):
+    """Fetch a session recording for ``action`` or raise: Http404 if it does not exist (in
+    ``booking``, when given) or the id is malformed, PermissionDenied if the user may not."""
+    from sessions_app.models import SessionRecording  # sessions_app builds on k12, not the reverse
+
+    pk = parse_uuid(recording_id)
+    if pk is None:
+        raise Http404("Recording not found.")
+    qs = SessionRecording.objects.select_related("session__student")
+    if booking is not None:
+        qs = qs.filter(session=booking)
+    try:
+        recording = qs.get(pk=pk)
+    except SessionRecording.DoesNotExist:
+        raise Http404("Recording not found.") from None
+    allowed = {
+        "view": lambda: can_view_booking(user, recording.session),
+        "delete": lambda: can_delete_recording(user, recording),
+        "manage_upload": lambda: can_manage_upload(user, recording),
+    }[action]()
+    if not allowed:
+        raise PermissionDenied(_RECORDING_DENIED_MESSAGES[action])
+    return recording
 
 
 class IsAdminRole(BasePermission):

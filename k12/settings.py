@@ -184,6 +184,16 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_QUERYSTRING_EXPIRE = env_int("RECORDING_URL_TTL_SECONDS", 900)
     AWS_S3_SIGNATURE_VERSION = "s3v4"
     AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "auto")
+    # Reading an object through storage.open() spools it: to disk beyond 2 MiB, not all in
+    # memory (django-storages' default of 0 means "never roll over").
+    AWS_S3_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+    # A stored upload is sent in 8 MiB parts, at most 4 at a time: bounded memory per worker
+    # (boto3's default, 10 threads, holds up to 80 MiB of one file).
+    from boto3.s3.transfer import TransferConfig
+
+    AWS_S3_TRANSFER_CONFIG = TransferConfig(
+        multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=4
+    )
     DEFAULT_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {}}
 else:
     DEFAULT_STORAGE = {
@@ -206,6 +216,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 100
 RECORDING_MAX_BYTES = env_int("RECORDING_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 900)
+# Direct-to-S3 multipart uploads: the part size (S3's minimum is 5 MiB; grown automatically to
+# stay within 10,000 parts) and how long the presigned part URLs live. An upload still
+# unfinished after that (plus cleanup_recordings' grace) is aborted by cleanup_recordings.
+RECORDING_MULTIPART_PART_BYTES = env_int("RECORDING_MULTIPART_PART_BYTES", 16 * 1024 * 1024)
+RECORDING_UPLOAD_TTL_SECONDS = env_int("RECORDING_UPLOAD_TTL_SECONDS", 6 * 3600)
 
 # --- Channels ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

@@ -1,0 +1,365 @@
+"""Writes of session recordings. Every recording comes to exist, and stops existing, through
+these functions: the REST views, the Django admin and the maintenance commands call them.
+
+Invariants they keep together:
+- a ``ready`` row points at bytes that were verified as audio/video and measured; its storage
+  key is generated (``recordings/<session>/<uuid>.<ext>``);
+- no row is left pointing at bytes that were never stored: bytes are stored before the row
+  that names them is committed, and a row is deleted before (on commit) its bytes are;
+- a refused upload stores nothing and leaves no row.
+What a crash between two of those steps can still leave behind (bytes without a row, an
+abandoned multipart upload) is found and removed by ``manage.py cleanup_recordings``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from botocore.exceptions import ClientError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from k12 import permissions
+from k12.errors import Conflict, field_error
+from k12.models import Booking, User
+from sessions_app.media import MediaInfo, NotMedia, declared_type, media_probe
+from sessions_app.models import RecordingStatus, SessionRecording
+from sessions_app.recording_storage import (
+    S3RangeReader,
+    new_storage_key,
+    recording_storage,
+    s3_target,
+    storage_is_s3,
+)
+from sessions_app.recording_uploads import display_filename, filename_problem, too_large
+
+logger = logging.getLogger(__name__)
+
+S3_MIN_PART_BYTES = 5 * 1024 * 1024
+S3_MAX_PARTS = 10_000
+
+
+# --- Direct upload ----------------------------------------------------------------------------
+
+
+def recording_upload(
+    *,
+    booking: Booking,
+    uploaded_by: User,
+    file: File,
+    filename: str,
+    checksum_sha256: str = "",
+) -> SessionRecording:
+    """Verify, measure and store an uploaded recording; returns it ``ready``.
+
+    - Only the session's tutor or an admin (checked here as well as in the view).
+    - ``file`` is read through a file object in small pieces (a ``TemporaryUploadedFile`` from
+      the upload handler in the API): the content must be audio/video (``media_probe``); its
+      type, extension and duration come from it. Empty, oversized or non-media: a 400/413 and
+      nothing is stored.
+    - ``filename`` (the client's) is only kept, sanitised, for display.
+    - The bytes are stored under a new generated key before the row is committed; if the row
+      cannot be created the bytes are removed again.
+    """
+    if not permissions.can_upload_recording(uploaded_by, booking):
+        raise PermissionDenied("Only the session's tutor can upload recordings.")
+    if problem := filename_problem(filename):
+        raise field_error("file", problem)
+    size = file.size
+    if not size:
+        raise field_error("file", "The submitted file is empty.")
+    if size > settings.RECORDING_MAX_BYTES:
+        raise too_large(settings.RECORDING_MAX_BYTES)
+    try:
+        info = media_probe(file)
+    except NotMedia as exc:
+        raise field_error("file", str(exc)) from None
+
+    storage = recording_storage()
+    file.seek(0)
+    # On local disk a TemporaryUploadedFile is moved into place, not copied.
+    name = storage.save(new_storage_key(booking.pk, info.extension), file)
+    try:
+        with transaction.atomic():
+            recording = SessionRecording.objects.create(
+                session=booking,
+                uploaded_by=uploaded_by,
+                file=name,
+                filename=display_filename(filename),
+                file_size_bytes=size,
+                duration_seconds=info.duration_seconds,
+                content_type=info.content_type,
+                status=RecordingStatus.READY,
+                checksum_sha256=checksum_sha256,
+            )
+    except BaseException:
+        recording_bytes_discard(name, "")
+        raise
+    return recording
+
+
+# --- Direct-to-S3 multipart upload ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartUrl:
+    part_number: int
+    url: str
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    recording: SessionRecording
+    part_size: int
+    parts: list[PartUrl]
+    expires_at: datetime
+
+
+def multipart_part_size(size: int) -> int:
+    """The configured part size (S3's 5 MiB minimum), grown so that no upload needs more than
+    S3's 10,000 parts."""
+    configured = max(S3_MIN_PART_BYTES, settings.RECORDING_MULTIPART_PART_BYTES)
+    return max(configured, math.ceil(size / S3_MAX_PARTS))
+
+
+def recording_upload_start(
+    *, booking: Booking, uploaded_by: User, filename: str, content_type: str, size: int
+) -> MultipartUpload:
+    """Start a direct-to-S3 multipart upload of ``size`` bytes and presign its part URLs.
+
+    Creates the row as ``uploading`` (it holds the generated key and S3's upload id; there are
+    no bytes yet, and its ``file_url`` stays empty). ``content_type`` must be an accepted
+    audio/video type; it picks the key's extension, and on completion the content must prove
+    to be of that kind. 409 on local storage, 413 over ``RECORDING_MAX_BYTES``.
+    """
+    if not permissions.can_upload_recording(uploaded_by, booking):
+        raise PermissionDenied("Only the session's tutor can upload recordings.")
+    if problem := filename_problem(filename):
+        raise field_error("filename", problem)
+    declared = declared_type(content_type)
+    if declared is None:
+        raise field_error("content_type", f"Not an accepted audio or video type: {content_type!r}.")
+    mime, _family, extension = declared
+    if size < 1:
+        raise field_error("size", "The recording must not be empty.")
+    if size > settings.RECORDING_MAX_BYTES:
+        raise too_large(settings.RECORDING_MAX_BYTES)
+
+    key = new_storage_key(booking.pk, extension)
+    target = s3_target(key)  # 409 unless S3
+    upload_id = target.client.create_multipart_upload(Bucket=target.bucket, Key=target.key, ContentType=mime)[
+        "UploadId"
+    ]
+    try:
+        recording = SessionRecording.objects.create(
+            session=booking,
+            uploaded_by=uploaded_by,
+            file=key,
+            filename=display_filename(filename),
+            file_size_bytes=size,
+            content_type=mime,
+            status=RecordingStatus.UPLOADING,
+            multipart_upload_id=upload_id,
+        )
+    except BaseException:
+        recording_multipart_abort(key, upload_id)
+        raise
+    part_size = multipart_part_size(size)
+    ttl = settings.RECORDING_UPLOAD_TTL_SECONDS
+    parts = [
+        PartUrl(
+            number,
+            target.client.generate_presigned_url(
+                "upload_part",
+                Params={"Bucket": target.bucket, "Key": target.key, "UploadId": upload_id, "PartNumber": number},
+                ExpiresIn=ttl,
+            ),
+        )
+        for number in range(1, math.ceil(size / part_size) + 1)
+    ]
+    return MultipartUpload(recording, part_size, parts, timezone.now() + timedelta(seconds=ttl))
+
+
+def _set_status(recording: SessionRecording, status: str, **fields) -> None:
+    fields = {"status": status, "updated_at": timezone.now(), **fields}
+    SessionRecording.objects.filter(pk=recording.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(recording, name, value)
+
+
+def _s3_parts(target, upload_id: str) -> dict[int, tuple[str, int]]:
+    paginator = target.client.get_paginator("list_parts")
+    found = {}
+    for page in paginator.paginate(Bucket=target.bucket, Key=target.key, UploadId=upload_id):
+        for part in page.get("Parts", ()):
+            found[int(part["PartNumber"])] = (part["ETag"].strip('"'), int(part["Size"]))
+    return found
+
+
+def _verify_parts(recording: SessionRecording, claimed: list[dict], stored: dict[int, tuple[str, int]]) -> list:
+    """The client's list must be S3's: parts 1..n, each with S3's ETag, every part but the
+    last exactly the part size, adding up to the announced size."""
+    size = recording.file_size_bytes
+    part_size = multipart_part_size(size)
+    expected = math.ceil(size / part_size)
+    numbers = [int(p["part_number"]) for p in claimed]
+    if sorted(numbers) != list(range(1, expected + 1)):
+        raise field_error("parts", f"Expected parts 1 to {expected}, each once, for {size} bytes.")
+    completed = []
+    for part in sorted(claimed, key=lambda p: int(p["part_number"])):
+        number = int(part["part_number"])
+        if number not in stored:
+            raise field_error("parts", f"Part {number} has not been uploaded.")
+        etag, part_bytes = stored[number]
+        if str(part["etag"]).strip().strip('"') != etag:
+            raise field_error("parts", f"Part {number}: the ETag does not match the uploaded part.")
+        want = part_size if number < expected else size - part_size * (expected - 1)
+        if part_bytes != want:
+            raise field_error("parts", f"Part {number} is {part_bytes} bytes; expected {want}.")
+        completed.append({"PartNumber": number, "ETag": f'"{etag}"'})
+    return completed
+
+
+def recording_upload_complete(
+    *, recording: SessionRecording, completed_by: User, parts: list[dict]
+) -> tuple[SessionRecording, bool]:
+    """Finish a multipart upload: verify the parts and the size with S3, assemble the object,
+    then probe it like a direct upload. Returns ``(recording, created)``.
+
+    - Whoever started the upload (or an admin), while they may upload to the session.
+    - A parts list that does not match S3 is a 400 and the upload stays open to be fixed.
+    - Content that is not audio/video of the announced kind is a 400: the object and the row
+      are removed.
+    - A retry after success returns the recording with ``created=False``; a concurrent second
+      completion is a 409.
+    - Should storage or the probe fail unexpectedly, the object is removed and the row is left
+      ``failed`` (not pointing at anything) before the error propagates.
+    """
+    if not permissions.can_manage_upload(completed_by, recording):
+        raise PermissionDenied("Only whoever started this upload can complete it.")
+    target = s3_target(recording.file.name)  # 409 unless S3
+    with transaction.atomic():
+        locked = SessionRecording.objects.select_for_update().get(pk=recording.pk)
+        if locked.status == RecordingStatus.READY:
+            return locked, False
+        if locked.status != RecordingStatus.UPLOADING:
+            raise Conflict(f"This upload is {locked.status}; it cannot be completed now.")
+        _set_status(locked, RecordingStatus.PROCESSING)
+    recording = locked
+
+    try:
+        stored_parts = _s3_parts(target, recording.multipart_upload_id)
+        completed = _verify_parts(recording, parts, stored_parts)
+        target.client.complete_multipart_upload(
+            Bucket=target.bucket,
+            Key=target.key,
+            UploadId=recording.multipart_upload_id,
+            MultipartUpload={"Parts": completed},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+            _delete_row(recording)
+            raise Conflict("This upload no longer exists in storage (aborted or expired); start a new one.") from None
+        _set_status(recording, RecordingStatus.UPLOADING)
+        raise field_error(
+            "parts", f"Storage refused the parts: {exc.response.get('Error', {}).get('Message')}"
+        ) from None
+    except BaseException:
+        _set_status(recording, RecordingStatus.UPLOADING)  # the client may fix its list and retry
+        raise
+
+    try:
+        reader = S3RangeReader(target)
+        if reader.size != recording.file_size_bytes:
+            raise NotMedia(f"Storage holds {reader.size} bytes, not the announced {recording.file_size_bytes}.")
+        info: MediaInfo = media_probe(reader)
+        declared = declared_type(recording.content_type)
+        if declared is None or declared[1] != info.family:
+            raise NotMedia(f"The content is {info.content_type}, not the announced {recording.content_type}.")
+    except NotMedia as exc:
+        recording_bytes_discard(recording.file.name, "")
+        _delete_row(recording)
+        raise field_error("file", str(exc)) from None
+    except BaseException:
+        logger.exception("processing of upload %s failed", recording.pk)
+        recording_bytes_discard(recording.file.name, "")
+        _set_status(recording, RecordingStatus.FAILED, multipart_upload_id="")
+        raise
+    _set_status(
+        recording,
+        RecordingStatus.READY,
+        content_type=info.content_type,
+        duration_seconds=info.duration_seconds,
+        multipart_upload_id="",
+    )
+    return recording, True
+
+
+def recording_upload_abort(*, recording: SessionRecording, aborted_by: User) -> None:
+    """Abort a multipart upload still in progress: S3 drops the parts, the row goes. 409 once it
+    has been completed (delete the recording instead)."""
+    if not permissions.can_manage_upload(aborted_by, recording):
+        raise PermissionDenied("Only whoever started this upload can abort it.")
+    s3_target(recording.file.name)  # 409 unless S3
+    with transaction.atomic():
+        locked = SessionRecording.objects.select_for_update().filter(pk=recording.pk).first()
+        if locked is None:
+            return
+        if locked.status != RecordingStatus.UPLOADING:
+            raise Conflict(f"This upload is {locked.status}; delete the recording instead.")
+        _delete_row(locked)
+
+
+# --- Deletion ---------------------------------------------------------------------------------
+
+
+def recording_delete(*, recording: SessionRecording, deleted_by: User) -> None:
+    """Delete a recording and its stored bytes: its uploader or an admin. The row goes first;
+    the bytes (and an unfinished multipart upload) go once that is committed, so a rolled-back
+    delete never leaves a row without bytes. Playback links stop working with the row."""
+    if not permissions.can_delete_recording(deleted_by, recording):
+        raise PermissionDenied("Only the recording's uploader or an admin can delete it.")
+    _delete_row(recording)
+
+
+def recording_remove(recording: SessionRecording) -> bool:
+    """The system's delete (retention, cleanup): no access check. True if the row was there."""
+    return _delete_row(recording)
+
+
+def _delete_row(recording: SessionRecording) -> bool:
+    name, upload_id = recording.file.name, recording.multipart_upload_id
+    with transaction.atomic():
+        deleted, _ = SessionRecording.objects.filter(pk=recording.pk).delete()
+        if deleted:
+            transaction.on_commit(lambda: recording_bytes_discard(name, upload_id))
+    return bool(deleted)
+
+
+def recording_multipart_abort(name: str, upload_id: str) -> bool:
+    target = s3_target(name)
+    try:
+        target.client.abort_multipart_upload(Bucket=target.bucket, Key=target.key, UploadId=upload_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+    return True
+
+
+def recording_bytes_discard(name: str, upload_id: str) -> bool:
+    """Remove stored bytes (and an unfinished multipart upload). Never raises: what it cannot
+    remove now is logged and left to ``cleanup_recordings``."""
+    try:
+        if upload_id and storage_is_s3():
+            recording_multipart_abort(name, upload_id)
+        recording_storage().delete(name)
+        return True
+    except Exception:
+        logger.exception("could not remove stored recording %s; cleanup_recordings will retry", name)
+        return False
