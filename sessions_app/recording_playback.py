@@ -1,0 +1,184 @@
+"""Playback links for recordings: time-limited, signed, and playable by a browser.
+
+- On S3, ``file_url`` is an S3 presigned GET URL (S3 checks the signature and the expiry, and
+  serves HTTP Range itself).
+- On local disk it points at ``recording_file`` below:
+  ``/api/recordings/<id>/file?expires=<unix time>&signature=<HMAC>``, the signature made with
+  Django's ``Signer`` (HMAC-SHA256 over the id and the expiry, keyed by ``SECRET_KEY``, with
+  ``SECRET_KEY_FALLBACKS`` accepted during a key rotation). The view refuses a link that was
+  altered or has expired (403), answers 404 once the recording is deleted, and serves single
+  byte ranges (206) so a ``<video>`` element can seek.
+
+A link is minted only for someone who passed the access rule (``can_view_booking``, through
+the list endpoint); like S3's, it is a bearer link for its lifetime, which is why it is short
+(``RECORDING_URL_TTL_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from urllib.parse import urlencode
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.core.signing import BadSignature, Signer
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_http_methods
+
+from k12.permissions import parse_uuid
+from sessions_app.models import RecordingStatus, SessionRecording
+from sessions_app.recording_storage import recording_storage, storage_is_s3
+
+SALT = "sessions_app.recording-playback"
+CHUNK_BYTES = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _signer() -> Signer:
+    return Signer(salt=SALT)
+
+
+def _signed_value(recording_id, expires: int) -> str:
+    return f"{recording_id}.{expires}"
+
+
+def playback_url(
+    recording: SessionRecording, *, request: HttpRequest | None = None, ttl: int | None = None, now: float | None = None
+) -> str | None:
+    """A signed URL that plays ``recording`` for ``ttl`` seconds (``RECORDING_URL_TTL_SECONDS``);
+    None while it is not ready. Absolute when ``request`` is given."""
+    if recording.status != RecordingStatus.READY:
+        return None
+    ttl = settings.RECORDING_URL_TTL_SECONDS if ttl is None else ttl
+    storage = recording_storage()
+    if storage_is_s3(storage):
+        return storage.url(
+            recording.file.name,
+            expire=ttl,
+            parameters={
+                "ResponseContentType": recording.content_type,
+                "ResponseContentDisposition": content_disposition_header(False, recording.filename or "recording"),
+            },
+        )
+    expires = int(time.time() if now is None else now) + ttl
+    signature = _signer().signature(_signed_value(recording.pk, expires))
+    path = reverse("recording-file-noslash", kwargs={"recording_id": recording.pk})
+    url = f"{path}?{urlencode({'expires': expires, 'signature': signature})}"
+    return request.build_absolute_uri(url) if request is not None else url
+
+
+def _detail(status: int, message: str, **headers) -> JsonResponse:
+    response = JsonResponse({"detail": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None | str:
+    """``(first, last)`` for a satisfiable single range, None to serve everything (no header, or
+    several ranges, which RFC 9110 lets a server ignore), ``"unsatisfiable"`` otherwise."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        return None if "," in header else "unsatisfiable"
+    first, last = match.groups()
+    if first == "" and last == "":
+        return "unsatisfiable"
+    if first == "":  # the last N bytes
+        length = int(last)
+        if length == 0:
+            return "unsatisfiable"
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or end < start:
+        return "unsatisfiable"
+    return start, end
+
+
+def _chunks(fh, start: int, length: int):
+    try:
+        fh.seek(start)
+        remaining = length
+        while remaining > 0:
+            data = fh.read(min(CHUNK_BYTES, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            yield data
+    finally:
+        fh.close()
+
+
+async def _achunks(fh, start: int, length: int):
+    # Under ASGI a synchronous iterator would be drained into one list before sending (Django's
+    # StreamingHttpResponse.__aiter__): the whole file in memory. Read chunk by chunk instead.
+    iterator = _chunks(fh, start, length)
+    try:
+        while True:
+            chunk = await sync_to_async(next, thread_sensitive=False)(iterator, None)
+            if chunk is None:
+                break
+            yield chunk
+    finally:
+        await sync_to_async(iterator.close, thread_sensitive=False)()
+
+
+@require_http_methods(["GET", "HEAD"])
+def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
+    """Serve a recording's bytes to the holder of a valid, unexpired signed link."""
+    expires_raw = request.GET.get("expires", "")
+    signature = request.GET.get("signature", "")
+    pk = parse_uuid(recording_id)
+    if pk is None or not expires_raw.isdigit() or not signature:
+        return _detail(403, "This link is not valid.")
+    try:
+        _signer().unsign(f"{_signed_value(pk, int(expires_raw))}{_signer().sep}{signature}")
+    except BadSignature:
+        return _detail(403, "This link is not valid.")
+    expires = int(expires_raw)
+    now = time.time()
+    if expires < now:
+        return _detail(403, "This link has expired.")
+
+    recording = SessionRecording.objects.filter(pk=pk, status=RecordingStatus.READY).first()
+    if recording is None:
+        return _detail(404, "Recording not found.")
+    storage = recording_storage()
+    if storage_is_s3(storage):
+        # A local link minted before the switch to S3: hand over to S3 for what is left of it.
+        return HttpResponseRedirect(playback_url(recording, ttl=max(1, int(expires - now))))
+    try:
+        fh = storage.open(recording.file.name, "rb")
+    except FileNotFoundError:
+        return _detail(404, "Recording not found.")
+    size = os.fstat(fh.fileno()).st_size if hasattr(fh, "fileno") else storage.size(recording.file.name)
+
+    byte_range = _byte_range(request.headers.get("Range", ""), size)
+    if byte_range == "unsatisfiable":
+        fh.close()
+        return _detail(416, "Requested range not satisfiable.", Content_Range=f"bytes */{size}")
+    start, end = byte_range if byte_range else (0, size - 1)
+    length = end - start + 1 if size else 0
+    if request.method == "HEAD":
+        fh.close()
+        response = HttpResponse(status=206 if byte_range else 200)
+    else:
+        body = _achunks(fh, start, length) if isinstance(request, ASGIRequest) else _chunks(fh, start, length)
+        response = StreamingHttpResponse(body, status=206 if byte_range else 200)
+    response["Content-Type"] = recording.content_type
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    if byte_range:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Disposition"] = content_disposition_header(False, recording.filename or "recording")
+    response["Cache-Control"] = f"private, max-age={max(0, int(expires - now))}"
+    # Served from the API's origin: never let the bytes act as a document.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

@@ -1,0 +1,78 @@
+"""How recordings look on the wire (shared/CONTRACT.md, "Recordings")."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from sessions_app.models import SessionRecording
+from sessions_app.recording_playback import playback_url
+
+
+class RecordingSerializer(serializers.ModelSerializer):
+    """``{id, session_id, uploaded_by, file_url, file_size_bytes, duration_seconds, content_type,
+    status, created_at}`` plus ``filename`` (the client's name, sanitised, for display)."""
+
+    session_id = serializers.UUIDField(read_only=True)
+    uploaded_by = serializers.UUIDField(source="uploaded_by_id", read_only=True)
+    file_url = serializers.SerializerMethodField(
+        help_text="Signed URL that plays the recording (HTTP Range works) until it expires; null until ready."
+    )
+
+    class Meta:
+        model = SessionRecording
+        fields = [
+            "id",
+            "session_id",
+            "uploaded_by",
+            "filename",
+            "file_url",
+            "file_size_bytes",
+            "duration_seconds",
+            "content_type",
+            "status",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_file_url(self, recording: SessionRecording) -> str | None:
+        return playback_url(recording, request=self.context.get("request"))
+
+
+class RecordingUploadIn(serializers.Serializer):
+    file = serializers.FileField(
+        help_text=(
+            f"The recording: audio or video, recognised by its content; at most {settings.RECORDING_MAX_BYTES} bytes."
+        )
+    )
+
+
+class UploadStartIn(serializers.Serializer):
+    filename = serializers.CharField(trim_whitespace=False, max_length=1000, help_text="Shown to users; never a path.")
+    content_type = serializers.CharField(max_length=200, help_text="e.g. video/mp4, video/webm, audio/mpeg.")
+    size = serializers.IntegerField(min_value=1, help_text="Bytes; at most RECORDING_MAX_BYTES.")
+
+
+class PartUrlOut(serializers.Serializer):
+    part_number = serializers.IntegerField()
+    url = serializers.URLField(help_text="PUT this part's bytes here; keep the response's ETag header.")
+
+
+class UploadStartOut(serializers.Serializer):
+    upload_id = serializers.UUIDField(help_text="Also the recording's id once complete.")
+    part_size = serializers.IntegerField(help_text="Every part but the last has exactly this many bytes.")
+    parts = PartUrlOut(many=True)
+    expires_at = serializers.DateTimeField(help_text="The part URLs stop working then.")
+    recording = RecordingSerializer()
+
+
+class PartIn(serializers.Serializer):
+    part_number = serializers.IntegerField(min_value=1, max_value=10_000)
+    etag = serializers.CharField(max_length=200)
+
+
+class UploadCompleteIn(serializers.Serializer):
+    parts = PartIn(many=True, allow_empty=False, max_length=10_000)
