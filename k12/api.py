@@ -28,6 +28,7 @@ from k12.serializers import (
     BookingSerializer,
     EmailTokenObtainSerializer,
     MeSerializer,
+    RecordingConsentSerializer,
     RefreshSerializer,
     StudentCreateSerializer,
     StudentSerializer,
@@ -178,8 +179,10 @@ class SessionListView(APIView):
         qs = selectors.sessions_visible_to(
             request.user, status=f.get("status"), starts_from=f.get("from"), starts_to=f.get("to")
         )
+        from sessions_app.selectors import sessions_with_unread
+
         paginator = SessionPagination()
-        page = paginator.paginate_queryset(qs, request, self)
+        page = paginator.paginate_queryset(sessions_with_unread(qs, request.user), request, self)
         return paginator.get_paginated_response(BookingSerializer(page, many=True).data)
 
     @extend_schema(
@@ -225,3 +228,21 @@ class SessionCancelView(APIView):
             booking=booking, cancelled_by=request.user, reason=body.validated_data["reason"]
         )
         return Response(BookingSerializer(booking).data)
+
+
+class StudentRecordingConsentView(APIView):
+    @extend_schema(
+        tags=["people"],
+        request=RecordingConsentSerializer,
+        responses={200: StudentSerializer, 400: R400, 401: R401, 403: R403, 404: R404},
+    )
+    def post(self, request: Request, student_id: str) -> Response:
+        """The parent grants (`true`) or withdraws (`false`) consent to record their child's
+        sessions. Without consent, uploads are refused and recordings are hidden from all but staff."""
+        student = permissions.access_student(request.user, student_id)
+        body = RecordingConsentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        student = services.recording_consent_set(
+            student=student, changed_by=request.user, granted=body.validated_data["granted"], request=request
+        )
+        return Response(StudentSerializer(student).data)

@@ -159,6 +159,13 @@ class Student(models.Model):
     # 0 is kindergarten, 1..12 the grades.
     grade = models.PositiveSmallIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
+    # The parent's consent to record this child's sessions: opt-in, withdrawable at any time.
+    # Without it uploads are refused and existing recordings are hidden from everyone but staff.
+    recording_consent = models.BooleanField(default=False)
+    recording_consent_changed_at = models.DateTimeField(null=True, blank=True)
+    recording_consent_changed_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
@@ -237,6 +244,8 @@ class Booking(models.Model):
     # The last chat message's seq (sessions_app.SessionMessage): bumped under the row lock that
     # orders a session's messages.
     last_message_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # A legal hold keeps the session's messages and recordings past any retention period.
+    legal_hold = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["starts_at", "id"]
@@ -281,3 +290,50 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}"
+
+
+class AuditAction(models.TextChoices):
+    RECORDING_URL_VIEWED = "recording.url_viewed", "Recording URL viewed"
+    RECORDING_UPLOADED = "recording.uploaded", "Recording uploaded"
+    RECORDING_DELETED = "recording.deleted", "Recording deleted"
+    ALLOCATION_CREATED = "allocation.created", "Allocation created"
+    ALLOCATION_ENDED = "allocation.ended", "Allocation ended"
+    MESSAGE_REPORTED = "message.reported", "Message reported"
+    MESSAGE_HIDDEN = "message.hidden", "Message hidden"
+    MESSAGE_UNHIDDEN = "message.unhidden", "Message unhidden"
+    REPORT_DISMISSED = "report.dismissed", "Report dismissed"
+    CONSENT_GRANTED = "consent.granted", "Recording consent granted"
+    CONSENT_WITHDRAWN = "consent.withdrawn", "Recording consent withdrawn"
+    LEGAL_HOLD_SET = "legal_hold.set", "Legal hold set"
+    LEGAL_HOLD_CLEARED = "legal_hold.cleared", "Legal hold cleared"
+    LOGIN_FAILURE_BURST = "login.failure_burst", "Login failure burst"
+    RETENTION_PURGE = "retention.purge", "Retention purge"
+
+
+class AuditEvent(models.Model):
+    """Who did what to what, append-only (k12/audit.py writes it; nothing updates or deletes it:
+    the admin is read-only and, on PostgreSQL, a trigger refuses UPDATE and DELETE).
+
+    ``actor`` keeps no foreign-key constraint, so deleting a user neither blocks on nor rewrites
+    the trail; ``actor_email`` keeps who it was."""
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=40, choices=AuditAction.choices, db_index=True)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.CharField(max_length=254, blank=True)
+    session_id = models.UUIDField(null=True, blank=True, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
+
+    def __str__(self) -> str:
+        who = self.actor_email or "-"
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.target_type}:{self.target_id}"

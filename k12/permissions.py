@@ -190,3 +190,51 @@ class IsAdminRole(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_admin(request.user)
+
+
+def can_report_message(user, booking: Booking) -> bool:
+    """Report a message of this session: its participants (staff hide messages directly)."""
+    return is_participant(user, booking)
+
+
+def can_moderate(user) -> bool:
+    """Hide or restore messages, close reports, set legal holds: staff."""
+    return is_admin(user)
+
+
+def can_set_recording_consent(user, student: Student) -> bool:
+    """Grant or withdraw consent to record a child: the child's parent (or staff, on the
+    parent's written instruction)."""
+    return is_admin(user) or (_authenticated(user) and student.parent_id == user.id)
+
+
+def access_message(user, message_id):
+    """A chat message the user may see (its session's participants and staff), or Http404 /
+    PermissionDenied as for its session."""
+    from django.apps import apps
+
+    message_model = apps.get_model("sessions_app", "SessionMessage")
+    pk = parse_uuid(message_id)
+    if pk is None:
+        raise Http404("Message not found.")
+    try:
+        message = message_model.objects.select_related("session__student", "user").get(pk=pk)
+    except message_model.DoesNotExist:
+        raise Http404("Message not found.") from None
+    if not can_view_booking(user, message.session):
+        raise PermissionDenied("Access denied to this session.")
+    return message
+
+
+def access_student(user, student_id) -> Student:
+    """A student the user may see (students_visible_to), else Http404; malformed ids are 404."""
+    pk = parse_uuid(student_id)
+    if pk is None:
+        raise Http404("Student not found.")
+    try:
+        student = Student.objects.get(pk=pk)
+    except Student.DoesNotExist:
+        raise Http404("Student not found.") from None
+    if not students_visible_to(user).filter(pk=pk).exists():
+        raise PermissionDenied("Access denied to this student.")
+    return student

@@ -4,6 +4,7 @@ snake_case on output, the guide's camelCase on the session and allocation reques
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
@@ -57,7 +58,23 @@ class StudentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Student
-        fields = ["id", "first_name", "last_name", "grade", "parent_id", "user_id", "created_at"]
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "grade",
+            "parent_id",
+            "user_id",
+            "recording_consent",
+            "created_at",
+        ]
+        read_only_fields = ["recording_consent"]
+
+
+class RecordingConsentSerializer(serializers.Serializer):
+    granted = serializers.BooleanField(
+        help_text="true grants consent to record the child's sessions; false withdraws it."
+    )
 
 
 class StudentCreateSerializer(serializers.Serializer):
@@ -83,6 +100,11 @@ class BookingSerializer(serializers.ModelSerializer):
     subject = SubjectSerializer(read_only=True)
     parent_id = serializers.UUIDField(source="student.parent_id", read_only=True)
     cancelled_by = serializers.UUIDField(source="cancelled_by_id", read_only=True, allow_null=True)
+    unread = serializers.SerializerMethodField(help_text="Chat messages from others after your read cursor (lists).")
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_unread(self, booking) -> int | None:
+        return getattr(booking, "unread", None)
 
     class Meta:
         model = Booking
@@ -99,6 +121,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "cancelled_by",
             "cancelled_at",
             "created_at",
+            "unread",
         ]
 
 

@@ -169,3 +169,55 @@ def _on_booking_event(booking: Booking, kind: str) -> None:
     from k12 import notifications
 
     notifications.notify_booking_event(booking=booking, kind=kind)
+
+
+def recording_consent_set(*, student: Student, changed_by: User, granted: bool, request=None) -> Student:
+    """The parent grants or withdraws consent to record their child. Without consent, uploads
+    for the child's sessions are refused (409) and existing recordings are hidden from everyone
+    but staff until consent is given again. Audited; a repeat of the current state changes
+    nothing and records nothing."""
+    from k12.audit import audit_record
+    from k12.models import AuditAction
+
+    if not permissions.can_set_recording_consent(changed_by, student):
+        raise PermissionDenied("Only the child's parent can change consent to record.")
+    if not isinstance(granted, bool):
+        raise field_error("granted", "Must be true or false.")
+    with transaction.atomic():
+        locked = Student.objects.select_for_update().get(pk=student.pk)
+        if locked.recording_consent != granted:
+            locked.recording_consent = granted
+            locked.recording_consent_changed_at = timezone.now()
+            locked.recording_consent_changed_by = changed_by
+            locked.save(
+                update_fields=["recording_consent", "recording_consent_changed_at", "recording_consent_changed_by"]
+            )
+            audit_record(
+                action=AuditAction.CONSENT_GRANTED if granted else AuditAction.CONSENT_WITHDRAWN,
+                actor=changed_by,
+                target=locked,
+                request=request,
+            )
+    return locked
+
+
+def booking_set_legal_hold(*, booking: Booking, changed_by: User, hold: bool, request=None) -> Booking:
+    """Staff put a session under legal hold (its messages and recordings outlive retention) or
+    release it. Audited."""
+    from k12.audit import audit_record
+    from k12.models import AuditAction
+
+    if not permissions.can_moderate(changed_by):
+        raise PermissionDenied("Only staff can set a legal hold.")
+    with transaction.atomic():
+        updated = Booking.objects.filter(pk=booking.pk).exclude(legal_hold=hold).update(legal_hold=hold)
+        if updated:
+            audit_record(
+                action=AuditAction.LEGAL_HOLD_SET if hold else AuditAction.LEGAL_HOLD_CLEARED,
+                actor=changed_by,
+                target=booking,
+                session_id=booking.pk,
+                request=request,
+            )
+    booking.refresh_from_db(fields=["legal_hold"])
+    return booking

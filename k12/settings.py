@@ -221,6 +221,10 @@ RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 900)
 # unfinished after that (plus cleanup_recordings' grace) is aborted by cleanup_recordings.
 RECORDING_MULTIPART_PART_BYTES = env_int("RECORDING_MULTIPART_PART_BYTES", 16 * 1024 * 1024)
 RECORDING_UPLOAD_TTL_SECONDS = env_int("RECORDING_UPLOAD_TTL_SECONDS", 6 * 3600)
+# Retention, in days; 0 keeps forever. `manage.py purge_messages` / `purge_recordings` apply
+# them (from cron) and skip sessions under legal hold.
+MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 0)
+RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 0)
 
 # --- Channels ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

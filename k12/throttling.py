@@ -66,7 +66,12 @@ class AtomicRateThrottle(BaseThrottle):
             logger.warning("rate limit %s not applied: cache unavailable", self.scope, exc_info=True)
             return True
         self._retry_after = (window + 1) * period - now
+        if count == limit + 1:
+            self.on_limit_reached(request, key)
         return count <= limit
+
+    def on_limit_reached(self, request, key: str) -> None:
+        """Called once per window, by the first request over the limit."""
 
     def wait(self) -> float | None:
         return math.ceil(getattr(self, "_retry_after", 1))
@@ -85,11 +90,27 @@ class UserThrottle(AtomicRateThrottle):
         return self.get_ident(request)
 
 
-class LoginIPThrottle(IPThrottle):
+class LoginBurstAudit:
+    """A burst of failed logins is a safeguarding event: recorded once per window."""
+
+    def on_limit_reached(self, request, key: str) -> None:
+        from k12.audit import audit_record
+        from k12.models import AuditAction
+
+        audit_record(
+            action=AuditAction.LOGIN_FAILURE_BURST,
+            target_type="login",
+            target_id=key,
+            data={"limit": self.scope, "rate": api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)},
+            request=request,
+        )
+
+
+class LoginIPThrottle(LoginBurstAudit, IPThrottle):
     scope = "login_ip"
 
 
-class LoginAccountThrottle(AtomicRateThrottle):
+class LoginAccountThrottle(LoginBurstAudit, AtomicRateThrottle):
     """Per account tried, whoever tries it: password guessing from many addresses still stops."""
 
     scope = "login_account"

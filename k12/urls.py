@@ -19,6 +19,9 @@ api_patterns = [
     *route("sessions", api.SessionListView.as_view(), "sessions"),
     *route("sessions/<str:session_id>", api.SessionDetailView.as_view(), "session-detail"),
     *route("sessions/<str:session_id>/cancel", api.SessionCancelView.as_view(), "session-cancel"),
+    *route(
+        "students/<str:student_id>/recording-consent", api.StudentRecordingConsentView.as_view(), "student-consent"
+    ),
     path("", include("sessions_app.urls")),
     path("admin/", include("admin_app.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

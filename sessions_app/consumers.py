@@ -115,7 +115,8 @@ def _join(user: User, session_id, after) -> tuple[list[dict], set[int], bool]:
     missed = selectors.messages_after(booking, after, limit=MISSED_LIMIT + 1)
     has_more = len(missed) > MISSED_LIMIT
     missed = missed[:MISSED_LIMIT]
-    return [message_payload(m) for m in missed], {m.seq for m in missed}, has_more
+    staff = permissions.is_admin(user)
+    return [message_payload(m, staff=staff) for m in missed], {m.seq for m in missed}, has_more
 
 
 @database_sync_to_async
@@ -134,7 +135,7 @@ def _can_still_view(user: User, session_ids: list[str]) -> list[str]:
 def _send(user: User, session_id, text, client_id):
     booking = permissions.access_booking(user, session_id, "message")
     message, created = services.message_create(booking=booking, sender=user, text=text, client_id=client_id)
-    return message_payload(message), created
+    return message_payload(message, staff=permissions.is_admin(user)), created
 
 
 class SessionChatConsumer(AsyncWebsocketConsumer):
@@ -306,6 +307,10 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             seqs.discard(seq)  # already delivered in `missed`
             return
         await self.send(text_data=event["frame"])
+
+    async def room_moderation(self, event):
+        if event.get("sessionId") in self.rooms:
+            await self.send(text_data=event["frame"])
 
     async def room_typing(self, event):
         if event.get("origin") != self.channel_name:

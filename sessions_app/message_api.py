@@ -23,8 +23,9 @@ class MessageOut(serializers.Serializer):
 
     id = serializers.UUIDField()
     user_id = serializers.UUIDField()
-    text = serializers.CharField()
+    text = serializers.CharField(allow_blank=True, help_text="Empty when hidden (except for staff).")
     created_at = serializers.DateTimeField()
+    hidden = serializers.BooleanField(help_text="Hidden by a moderator.")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -58,7 +59,8 @@ class SessionMessagesView(APIView):
         params = request.query_params
         limit = parse_limit(params.get("limit"))
         page = selectors.messages_page(booking, before=params.get("before"), after=params.get("after"), limit=limit)
-        response = Response([message_payload(m) for m in page.messages])
+        staff = permissions.is_admin(request.user)
+        response = Response([message_payload(m, staff=staff) for m in page.messages])
         links = {}
         if page.messages:
             base = request.build_absolute_uri(request.path)
@@ -94,4 +96,5 @@ class SessionMessagesView(APIView):
             text=request.data.get("text"),
             client_id=request.data.get("client_id"),
         )
-        return Response(message_payload(message), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        payload = message_payload(message, staff=permissions.is_admin(request.user))
+        return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

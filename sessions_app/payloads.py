@@ -13,16 +13,21 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def message_payload(message: SessionMessage | MessageRow) -> dict:
-    """``{id, from, user_id, text, created_at}``; ``from`` is the guide's display name."""
+def message_payload(message: SessionMessage | MessageRow, *, staff: bool = False) -> dict:
+    """``{id, from, user_id, text, created_at, hidden}``; ``from`` is the guide's display name.
+
+    A message hidden by a moderator keeps its place in the history but, for anyone but staff,
+    carries no text: ``{"hidden": true, "text": ""}``."""
     if isinstance(message, MessageRow):
         sender = display_name(message.first_name, message.last_name)
     else:
         sender = message.user.display_name
+    hidden = message.hidden_at is not None
     return {
         "id": str(message.id),
         "from": sender,
         "user_id": str(message.user_id),
-        "text": message.text,
+        "text": "" if hidden and not staff else message.text,
         "created_at": iso(message.created_at),
+        "hidden": hidden,
     }

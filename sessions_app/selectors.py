@@ -6,12 +6,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from k12.errors import field_error
 from k12.models import Booking
 from k12.permissions import parse_uuid
-from sessions_app.models import SessionMessage
+from sessions_app.models import ReadCursor, SessionMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +27,10 @@ class MessageRow:
     user_id: uuid.UUID
     first_name: str
     last_name: str
+    hidden_at: datetime | None
 
 
-ROW_FIELDS = ("id", "seq", "text", "created_at", "user_id", "user__first_name", "user__last_name")
+ROW_FIELDS = ("id", "seq", "text", "created_at", "user_id", "user__first_name", "user__last_name", "hidden_at")
 
 
 @dataclass(frozen=True)
@@ -88,3 +90,23 @@ def messages_after(booking: Booking, after=None, *, limit: int = 200) -> list[Me
     if after is None:
         return messages_page(booking, limit=limit).messages
     return messages_page(booking, after=after, limit=limit).messages
+
+
+def sessions_with_unread(qs: QuerySet[Booking], user) -> QuerySet[Booking]:
+    """Annotate each session with ``unread``: messages from others, not hidden, after the user's
+    read cursor. One correlated subquery in the same statement (an index range scan of
+    (session, seq) per session): the list stays one query whatever its length."""
+    cursor = ReadCursor.objects.filter(session=OuterRef("session"), user=user).values("last_read_seq")[:1]
+    unread = (
+        SessionMessage.objects.filter(
+            session=OuterRef("pk"),
+            hidden_at__isnull=True,
+            seq__gt=Coalesce(Subquery(cursor), Value(0), output_field=IntegerField()),
+        )
+        .exclude(user=user)
+        .order_by()
+        .values("session")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return qs.annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)))

@@ -9,11 +9,12 @@ import uuid
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.utils import timezone
 
 from k12 import permissions, realtime
 from k12.errors import field_error
 from k12.models import Booking, User
-from sessions_app.models import SessionMessage
+from sessions_app.models import ReadCursor, SessionMessage
 from sessions_app.payloads import message_payload
 
 logger = logging.getLogger(__name__)
@@ -115,3 +116,25 @@ def message_create(*, booking: Booking, sender: User, text, client_id=None) -> t
         message.user = sender
         transaction.on_commit(lambda: broadcast_message(message))
     return message, True
+
+
+def read_cursor_advance(*, booking: Booking, user: User, up_to) -> int:
+    """Mark the session's chat read up to message ``up_to`` (a message id of this session).
+    The cursor only moves forward: marking an older message read changes nothing, so two
+    devices reporting out of order cannot make read messages unread again. Returns the cursor's
+    seq."""
+    if not permissions.can_view_booking(user, booking):
+        raise PermissionDenied("Access denied to this session.")
+    pk = permissions.parse_uuid(up_to)
+    if pk is None:
+        raise field_error("up_to", "Must be a message id (UUID).")
+    seq = SessionMessage.objects.filter(session=booking, pk=pk).values_list("seq", flat=True).first()
+    if seq is None:
+        raise field_error("up_to", "No such message in this session.")
+    with transaction.atomic():
+        cursor, _ = ReadCursor.objects.select_for_update().get_or_create(session=booking, user=user)
+        if seq > cursor.last_read_seq:
+            cursor.last_read_seq = seq
+            cursor.updated_at = timezone.now()
+            cursor.save(update_fields=["last_read_seq", "updated_at"])
+    return cursor.last_read_seq

@@ -1,6 +1,12 @@
 """What happens inside a session: its chat (messages.py) and its recordings (recordings.py)."""
 
-from sessions_app.models.messages import SessionMessage
+from sessions_app.models.messages import (
+    MessageReport,
+    ReadCursor,
+    ReportReason,
+    ReportStatus,
+    SessionMessage,
+)
 from sessions_app.models.recordings import *  # noqa: F403
 
-__all__ = ["SessionMessage"]
+__all__ = ["MessageReport", "ReadCursor", "ReportReason", "ReportStatus", "SessionMessage"]

@@ -25,6 +25,13 @@ class SessionMessage(models.Model):
     text = models.TextField()
     client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Moderation: a hidden message stays stored (and visible to staff); everyone else gets a
+    # placeholder. Set and cleared only by sessions_app.moderation, which audits each change.
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    hidden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    hidden_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["session", "seq"]
@@ -41,3 +48,58 @@ class SessionMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} in {self.session_id} by {self.user_id}"
+
+
+class ReportReason(models.TextChoices):
+    INAPPROPRIATE = "inappropriate", "Inappropriate"
+    BULLYING = "bullying", "Bullying"
+    PERSONAL_INFO = "personal_info", "Personal information"
+    SPAM = "spam", "Spam"
+    OTHER = "other", "Other"
+
+
+class ReportStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACTIONED = "actioned", "Message hidden"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class MessageReport(models.Model):
+    """A participant's report of a message: the staff's moderation queue."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message = models.ForeignKey(SessionMessage, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=20, choices=ReportReason.choices)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=ReportStatus.choices, default=ReportStatus.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="report_queue")]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "reporter"], name="report_once_per_reporter"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} report on {self.message_id} ({self.status})"
+
+
+class ReadCursor(models.Model):
+    """How far a user has read a session's chat (the highest ``seq`` they marked read)."""
+
+    session = models.ForeignKey("k12.Booking", on_delete=models.CASCADE, related_name="read_cursors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_read_seq = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "user"], name="read_cursor_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.session_id} up to {self.last_read_seq}"

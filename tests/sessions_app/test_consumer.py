@@ -175,7 +175,7 @@ async def test_join_returns_what_was_missed_after_a_cursor(world):
         )
     comm, reply = await joined(world.parent, world.booking, after=str(created[1].id))
     assert [m["text"] for m in reply["missed"]] == ["m2", "m3", "m4"]
-    assert set(reply["missed"][0]) == {"id", "from", "user_id", "text", "created_at"}
+    assert set(reply["missed"][0]) == {"id", "from", "user_id", "text", "created_at", "hidden"}
     await comm.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id), "after": "nope"})
     assert (await comm.receive_json_from())["code"] == "invalid"
     await comm.disconnect()

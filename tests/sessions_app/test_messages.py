@@ -57,7 +57,8 @@ def test_post_returns_the_guide_shape_and_get_lists_oldest_first(world, api):
     created = client.post(url(world.booking), {"text": "  Hello Sam  "}, format="json")
     assert created.status_code == 201
     body = created.json()
-    assert set(body) == {"id", "from", "user_id", "text", "created_at"}
+    assert set(body) == {"id", "from", "user_id", "text", "created_at", "hidden"}
+    assert body["hidden"] is False
     assert body["from"] == "Tom"  # last name empty: `${first} ${last || ''}`.trim()
     assert body["text"] == "Hello Sam" and body["user_id"] == str(world.tutor.id)
     assert body["created_at"].endswith("Z")

@@ -1,0 +1,145 @@
+"""Safeguarding writes inside a session: reporting a message, hiding and un-hiding it, closing
+reports. Nothing here deletes a message: a hidden message stays stored, staff still read it,
+and every action leaves an audit event."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from k12 import permissions, realtime
+from k12.audit import audit_record
+from k12.errors import Conflict, field_error
+from k12.models import AuditAction, User
+from sessions_app.models import MessageReport, ReportReason, ReportStatus, SessionMessage
+from sessions_app.services import session_group
+
+logger = logging.getLogger(__name__)
+
+MAX_DESCRIPTION = 2000
+
+
+def message_report(*, message: SessionMessage, reporter: User, reason, description="", request=None) -> MessageReport:
+    """A participant of the message's session reports it. ``reason`` is one of ReportReason;
+    ``description`` is required for "other". One report per message and reporter (409 after)."""
+    booking = message.session
+    if not permissions.is_participant(reporter, booking):
+        raise PermissionDenied("Only the session's participants can report its messages.")
+    if not isinstance(reason, str) or reason not in ReportReason.values:
+        raise field_error("reason", f"Must be one of: {', '.join(ReportReason.values)}.")
+    if description is None:
+        description = ""
+    if not isinstance(description, str):
+        raise field_error("description", "Must be a string.")
+    description = description.strip()
+    if reason == ReportReason.OTHER and not description:
+        raise field_error("description", "Describe the problem when the reason is 'other'.")
+    if len(description) > MAX_DESCRIPTION or "\x00" in description:
+        raise field_error("description", f"At most {MAX_DESCRIPTION} characters, no NUL.")
+    try:
+        with transaction.atomic():
+            report = MessageReport.objects.create(
+                message=message, reporter=reporter, reason=reason, description=description
+            )
+            audit_record(
+                action=AuditAction.MESSAGE_REPORTED,
+                actor=reporter,
+                target=message,
+                session_id=booking.id,
+                data={"report": str(report.id), "reason": reason},
+                request=request,
+            )
+    except IntegrityError:
+        raise Conflict("You have already reported this message.") from None
+    return report
+
+
+def _broadcast_hidden(message: SessionMessage, hidden: bool) -> None:
+    frame = json.dumps(
+        {
+            "type": "messageHidden" if hidden else "messageRestored",
+            "sessionId": str(message.session_id),
+            "messageId": str(message.id),
+        }
+    )
+    try:
+        realtime.group_send(
+            session_group(message.session_id),
+            {"type": "room.moderation", "frame": frame, "sessionId": str(message.session_id)},
+        )
+    except Exception:  # stored and audited; clients re-read the history on reconnect
+        logger.exception("could not announce moderation of message %s", message.id)
+
+
+def message_hide(*, message: SessionMessage, moderator: User, reason: str = "", request=None) -> SessionMessage:
+    """Staff hide a message: it stays stored, staff keep seeing it, everyone else gets a
+    placeholder from now on (REST, the live room's replay) and the room is told at once
+    (``messageHidden``). Open reports on it are marked actioned. Hiding twice changes nothing."""
+    if not permissions.is_admin(moderator):
+        raise PermissionDenied("Only staff can hide messages.")
+    with transaction.atomic():
+        locked = SessionMessage.objects.select_for_update().get(pk=message.pk)
+        if locked.hidden_at is None:
+            locked.hidden_at = timezone.now()
+            locked.hidden_by = moderator
+            locked.hidden_reason = (reason or "").strip()[:500]
+            locked.save(update_fields=["hidden_at", "hidden_by", "hidden_reason"])
+            audit_record(
+                action=AuditAction.MESSAGE_HIDDEN,
+                actor=moderator,
+                target=locked,
+                session_id=locked.session_id,
+                data={"reason": locked.hidden_reason},
+                request=request,
+            )
+            transaction.on_commit(lambda: _broadcast_hidden(locked, True))
+        MessageReport.objects.filter(message=locked, status=ReportStatus.OPEN).update(
+            status=ReportStatus.ACTIONED, resolved_by=moderator, resolved_at=timezone.now()
+        )
+    return locked
+
+
+def message_unhide(*, message: SessionMessage, moderator: User, request=None) -> SessionMessage:
+    """Staff restore a hidden message (a mistaken hide); audited, announced as ``messageRestored``."""
+    if not permissions.is_admin(moderator):
+        raise PermissionDenied("Only staff can restore messages.")
+    with transaction.atomic():
+        locked = SessionMessage.objects.select_for_update().get(pk=message.pk)
+        if locked.hidden_at is not None:
+            locked.hidden_at = None
+            locked.hidden_by = None
+            locked.hidden_reason = ""
+            locked.save(update_fields=["hidden_at", "hidden_by", "hidden_reason"])
+            audit_record(
+                action=AuditAction.MESSAGE_UNHIDDEN,
+                actor=moderator,
+                target=locked,
+                session_id=locked.session_id,
+                request=request,
+            )
+            transaction.on_commit(lambda: _broadcast_hidden(locked, False))
+    return locked
+
+
+def report_dismiss(*, report: MessageReport, moderator: User, request=None) -> MessageReport:
+    """Staff close a report without hiding the message; audited."""
+    if not permissions.is_admin(moderator):
+        raise PermissionDenied("Only staff can dismiss reports.")
+    with transaction.atomic():
+        updated = MessageReport.objects.filter(pk=report.pk, status=ReportStatus.OPEN).update(
+            status=ReportStatus.DISMISSED, resolved_by=moderator, resolved_at=timezone.now()
+        )
+        if updated:
+            audit_record(
+                action=AuditAction.REPORT_DISMISSED,
+                actor=moderator,
+                target=report,
+                session_id=report.message.session_id,
+                request=request,
+            )
+    report.refresh_from_db()
+    return report
