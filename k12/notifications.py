@@ -13,8 +13,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
-from k12.models import Booking, Notification, User
+from k12.models import Allocation, Booking, Notification, User
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +90,40 @@ def notify_booking_event(*, booking: Booking, kind: str) -> None:
         ),
         data={"sessionId": str(booking.id)},
     )
+
+
+def notify_allocation_event(*, allocation: Allocation, kind: str) -> None:
+    """The tutor hears of every allocation they are given and of its end."""
+    student = allocation.student
+    name = f"{student.first_name} {student.last_name}".strip()
+    subject = allocation.subject.name
+    if kind == "allocation_created":
+        title = f"New student: {name} for {subject}"
+        grade = "kindergarten" if student.grade == 0 else f"grade {student.grade}"
+        body = f"You have been assigned {name} ({grade}) for {subject}. Sessions can now be booked with you."
+    else:
+        title = f"Allocation ended: {name} for {subject}"
+        body = f"Your allocation to {name} for {subject} has ended. No new sessions can be booked for it."
+    notification_create(
+        user=allocation.tutor,
+        kind=kind,
+        title=title,
+        body=body,
+        data={
+            "allocationId": str(allocation.id),
+            "studentId": str(student.id),
+            "subjectId": str(allocation.subject_id),
+        },
+    )
+
+
+def notification_mark_read(*, notification: Notification) -> Notification:
+    """Mark as read. Idempotent: the first read time is kept, and a repeat writes nothing."""
+    if notification.read_at is None:
+        now = timezone.now()
+        # Conditional, so a concurrent mark keeps the earlier time.
+        if Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now):
+            notification.read_at = now
+        else:
+            notification.refresh_from_db(fields=["read_at"])
+    return notification

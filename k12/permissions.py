@@ -20,7 +20,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from rest_framework.permissions import BasePermission
 
-from k12.models import AllocationStatus, Booking, Role, Student, User
+from k12.models import Allocation, AllocationStatus, Booking, Notification, Role, Student, User
 
 BookingAction = Literal["view", "message", "upload_recording", "cancel"]
 
@@ -80,6 +80,21 @@ def can_add_student(user, parent: User) -> bool:
     return is_admin(user) or (_authenticated(user) and user.role == Role.PARENT and parent.id == user.id)
 
 
+def can_manage_allocations(user) -> bool:
+    """Allocate a tutor to a student, or end an allocation: staff only (the contract's /api/admin/*)."""
+    return is_admin(user)
+
+
+def can_use_staff_desk(user) -> bool:
+    """Enter the Django admin at /admin/, the staff's desk. Same people as /api/admin/*."""
+    return is_admin(user) and user.is_staff
+
+
+def can_read_notification(user, notification: Notification) -> bool:
+    """A notification is its recipient's alone: not even an admin reads or marks another's."""
+    return _authenticated(user) and notification.user_id == user.id
+
+
 _BOOKING_PREDICATES = {
     "view": can_view_booking,
     "message": can_send_message,
@@ -125,6 +140,13 @@ def students_visible_to(user) -> QuerySet[Student]:
     return qs.none()
 
 
+def notifications_visible_to(user) -> QuerySet[Notification]:
+    """The user's own notifications; none for anyone else, admins included."""
+    if not _authenticated(user):
+        return Notification.objects.none()
+    return Notification.objects.filter(user_id=user.id)
+
+
 def parse_uuid(value) -> uuid.UUID | None:
     if isinstance(value, uuid.UUID):
         return value
@@ -147,6 +169,36 @@ def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
     if not _BOOKING_PREDICATES[action](user, booking):
         raise PermissionDenied(_DENIED_MESSAGES[action])
     return booking
+
+
+def access_allocation(user, allocation_id) -> Allocation:
+    """Fetch an allocation for staff: Http404 if it does not exist (or the id is malformed),
+    PermissionDenied for anyone who may not manage allocations."""
+    pk = parse_uuid(allocation_id)
+    if pk is None:
+        raise Http404("Allocation not found.")
+    try:
+        allocation = Allocation.objects.select_related("student", "tutor", "subject").get(pk=pk)
+    except Allocation.DoesNotExist:
+        raise Http404("Allocation not found.") from None
+    if not can_manage_allocations(user):
+        raise PermissionDenied("Admin access only.")
+    return allocation
+
+
+def access_notification(user, notification_id) -> Notification:
+    """Fetch one of the user's notifications: Http404 if it does not exist, PermissionDenied if it
+    is someone else's (the contract's 404/403)."""
+    pk = parse_uuid(notification_id)
+    if pk is None:
+        raise Http404("Notification not found.")
+    try:
+        notification = Notification.objects.get(pk=pk)
+    except Notification.DoesNotExist:
+        raise Http404("Notification not found.") from None
+    if not can_read_notification(user, notification):
+        raise PermissionDenied("This notification is not yours.")
+    return notification
 
 
 RecordingAction = Literal["view", "delete", "manage_upload"]

@@ -42,6 +42,52 @@ def student_create(*, created_by: User, parent: User, first_name: str, last_name
     )
 
 
+def allocation_create(*, created_by: User, student: Student, tutor: User, subject: Subject) -> Allocation:
+    """Allocate ``tutor`` to ``student`` for ``subject``.
+
+    Guarantees: only an admin allocates (403); the tutor is an active user with the tutor role
+    (400 on ``tutorId``) who teaches the subject (400 on ``subjectId``); a student has at most one
+    active allocation per subject (409). The last rule is the database's partial unique constraint,
+    not a check-then-insert, so of two concurrent requests exactly one wins. The tutor is notified
+    (in-app row now; WebSocket push and email once the row is committed), exactly once.
+    """
+    if not permissions.can_manage_allocations(created_by):
+        raise PermissionDenied("Only staff can allocate tutors.")
+    if tutor.role != Role.TUTOR or not tutor.is_active:
+        raise field_error("tutorId", "That user is not an active tutor.")
+    if not TutorSubject.objects.filter(tutor=tutor, subject=subject).exists():
+        raise field_error("subjectId", "This tutor does not teach that subject.")
+    try:
+        with transaction.atomic():
+            allocation = Allocation.objects.create(student=student, tutor=tutor, subject=subject, created_by=created_by)
+            _on_allocation_event(allocation, "allocation_created")
+    except IntegrityError:
+        # The constraint decided; name the clash only if it is the one-active rule (the insert
+        # waited for the concurrent winner to commit, so its row is visible now).
+        if Allocation.objects.filter(student=student, subject=subject, status=AllocationStatus.ACTIVE).exists():
+            raise Conflict("The student already has an active tutor for that subject.") from None
+        raise
+    return allocation
+
+
+def allocation_end(*, allocation: Allocation, ended_by: User) -> Allocation:
+    """End an active allocation. Admins only (403); 409 unless it is still active, so two
+    concurrent ends produce one. Frees the student and subject for a new allocation and stops
+    new sessions with this tutor for it; sessions already scheduled stay (staff cancel them
+    separately). The tutor is notified once."""
+    if not permissions.can_manage_allocations(ended_by):
+        raise PermissionDenied("Only staff can end allocations.")
+    with transaction.atomic():
+        updated = Allocation.objects.filter(pk=allocation.pk, status=AllocationStatus.ACTIVE).update(
+            status=AllocationStatus.ENDED, ended_at=timezone.now(), ended_by=ended_by
+        )
+        if not updated:
+            raise Conflict("The allocation has already ended.")
+        allocation.refresh_from_db()
+        _on_allocation_event(allocation, "allocation_ended")
+    return allocation
+
+
 def _tutor_available(tutor: User, starts_at: datetime, ends_at: datetime) -> bool:
     """True when [starts_at, ends_at) lies inside one of the tutor's weekly windows,
     each read in its own time zone."""
@@ -221,3 +267,10 @@ def booking_set_legal_hold(*, booking: Booking, changed_by: User, hold: bool, re
             )
     booking.refresh_from_db(fields=["legal_hold"])
     return booking
+
+
+def _on_allocation_event(allocation: Allocation, kind: str) -> None:
+    """Tell the tutor about a new or ended allocation."""
+    from k12 import notifications
+
+    notifications.notify_allocation_event(allocation=allocation, kind=kind)
