@@ -2,4 +2,13 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from admin_app import api
+from k12.routing_helpers import route
+
+urlpatterns: list = [
+    *route("stats", api.StatsView.as_view(), "admin-stats"),
+    *route("students", api.StudentListView.as_view(), "admin-students"),
+    *route("tutors", api.TutorListView.as_view(), "admin-tutors"),
+    *route("allocations", api.AllocationListView.as_view(), "admin-allocations"),
+    *route("allocations/<str:allocation_id>/end", api.AllocationEndView.as_view(), "admin-allocation-end"),
+]
