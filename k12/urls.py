@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from k12 import api, health
+from k12 import api, health, notification_api
 from k12.routing_helpers import route
 
 api_patterns = [
@@ -22,6 +22,12 @@ api_patterns = [
     *route(
         "students/<str:student_id>/recording-consent", api.StudentRecordingConsentView.as_view(), "student-consent"
     ),
+    *route("notifications", notification_api.NotificationListView.as_view(), "notifications"),
+    *route(
+        "notifications/<str:notification_id>/read",
+        notification_api.NotificationReadView.as_view(),
+        "notification-read",
+    ),
     path("", include("sessions_app.urls")),
     path("admin/", include("admin_app.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -33,4 +39,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("", include("sessions_app.web_urls")),
 ]
