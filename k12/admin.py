@@ -3,18 +3,24 @@ as the API (``ServiceCreateAdminMixin``), so staff get the same checks and notif
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch
 from rest_framework.exceptions import APIException, ValidationError
 
+from admin_app.paginator import EstimatedCountPaginator
 from k12 import services
+from k12.errors import Conflict
 from k12.models import (
     Allocation,
+    AllocationStatus,
     Booking,
     BookingStatus,
     Notification,
+    Role,
     Student,
     Subject,
     TutorAvailability,
@@ -115,6 +121,7 @@ class UserAdmin(DjangoUserAdmin):
     ]
     inlines = [TutorSubjectInline, AvailabilityInline, ChildInline]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def save_model(self, request, obj, form, change):
         obj.email = obj.email.lower()
@@ -129,14 +136,33 @@ class SubjectAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class ActiveTutorFilter(admin.SimpleListFilter):
+    """Students with or without an active allocation (the dashboard's "students without a tutor")."""
+
+    title = "active tutor"
+    parameter_name = "tutor"
+
+    def lookups(self, request, model_admin):
+        return [("any", "Has a tutor"), ("none", "Without a tutor")]
+
+    def queryset(self, request, queryset):
+        active = Allocation.objects.filter(student=OuterRef("pk"), status=AllocationStatus.ACTIVE)
+        if self.value() == "any":
+            return queryset.filter(Exists(active))
+        if self.value() == "none":
+            return queryset.filter(~Exists(active))
+        return queryset
+
+
 @admin.register(Student)
 class StudentAdmin(admin.ModelAdmin):
     list_display = ["first_name", "last_name", "grade", "parent", "user", "created_at"]
-    list_filter = ["grade"]
+    list_filter = [ActiveTutorFilter, "grade"]
     search_fields = ["first_name", "last_name", "parent__email", "user__email"]
     list_select_related = ["parent", "user"]
     raw_id_fields = ["parent", "user"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 @admin.register(TutorAvailability)
@@ -148,14 +174,77 @@ class TutorAvailabilityAdmin(admin.ModelAdmin):
     raw_id_fields = ["tutor"]
 
 
+class TutorChoiceField(forms.ModelChoiceField):
+    """Each tutor with the subjects they teach, so staff pick one who teaches the subject."""
+
+    def label_from_instance(self, tutor: User) -> str:
+        subjects = ", ".join(subject.name for subject in tutor.subjects.all()) or "no subjects"
+        return f"{tutor.display_name} <{tutor.email}> ({subjects})"
+
+
 @admin.register(Allocation)
-class AllocationAdmin(admin.ModelAdmin):
+class AllocationAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
+    """Allocating calls ``allocation_create``: the API's checks (the tutor teaches the subject,
+    one active tutor per student and subject) and its notifications. Allocations are ended,
+    never edited."""
+
     list_display = ["student", "subject", "tutor", "status", "created_at", "ended_at"]
     list_filter = ["status", "subject"]
-    search_fields = ["student__first_name", "student__last_name", "tutor__email", "subject__name"]
+    search_fields = [
+        "student__first_name",
+        "student__last_name",
+        "tutor__email",
+        "tutor__first_name",
+        "tutor__last_name",
+        "subject__name",
+    ]
     list_select_related = ["student", "tutor", "subject"]
-    raw_id_fields = ["student", "tutor", "created_by", "ended_by"]
+    autocomplete_fields = ["student"]
+    raw_id_fields = ["created_by", "ended_by"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    actions = ["end_allocations"]
+    service_field_map = {"studentId": "student", "tutorId": "tutor", "subjectId": "subject"}
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["student", "subject", "tutor"]
+        return ["student", "subject", "tutor", "status", "created_by", "created_at", "ended_by", "ended_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "tutor":
+            kwargs["queryset"] = (
+                User.objects.filter(role=Role.TUTOR, is_active=True)
+                .prefetch_related(Prefetch("subjects", queryset=Subject.objects.order_by("name")))
+                .order_by("first_name", "last_name", "email")
+            )
+            kwargs["form_class"] = TutorChoiceField
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        # Allocating is not the place to edit or delete a person or a subject.
+        for flag in ("can_change_related", "can_delete_related"):
+            if hasattr(field.widget, flag):
+                setattr(field.widget, flag, False)
+        return field
+
+    def create_via_service(self, request, data):
+        return services.allocation_create(
+            created_by=request.user, student=data["student"], tutor=data["tutor"], subject=data["subject"]
+        )
+
+    @admin.action(description="End the selected allocations")
+    def end_allocations(self, request, queryset):
+        done = 0
+        active = queryset.filter(status=AllocationStatus.ACTIVE).select_related("student", "tutor", "subject")
+        for allocation in active:
+            try:
+                services.allocation_end(allocation=allocation, ended_by=request.user)
+            except Conflict:
+                continue  # ended by someone else meanwhile: the outcome staff asked for
+            done += 1
+        self.message_user(request, f"Ended {done} allocation(s).", messages.SUCCESS)
 
 
 @admin.register(Booking)
@@ -167,6 +256,8 @@ class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["student", "tutor"]
     date_hierarchy = "starts_at"
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    show_facets = admin.ShowFacets.NEVER
     actions = ["cancel_sessions"]
     service_field_map = {
         "studentId": "student",
@@ -224,3 +315,5 @@ class NotificationAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    show_facets = admin.ShowFacets.NEVER
