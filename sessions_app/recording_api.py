@@ -15,6 +15,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from k12 import permissions
 from k12.api import DETAIL, PAGE_PARAMS, R400, R401, R403, R404
+from k12.authentication import HeaderCsrfSessionAuthentication
 from k12.pagination import LinkHeaderCursorPagination
 from sessions_app import recording_selectors, recording_services
 from sessions_app.recording_serializers import (
@@ -35,11 +36,12 @@ class SessionRecordingsView(APIView):
     parser_classes = [RecordingMultiPartParser]
 
     def get_authenticators(self):
-        # An upload is authenticated by its Bearer token only: SessionAuthentication's CSRF
-        # check reads request.POST, which would parse the whole body before this view has
-        # checked the request's size and installed its upload handler.
+        # An upload is authenticated by its Bearer token, or by a browser's session with the CSRF
+        # token in the X-CSRFToken header: SessionAuthentication's CSRF check reads request.POST,
+        # which would parse the whole body before this view has checked the request's size and
+        # installed its upload handler; the header-only check leaves the body unread.
         if getattr(getattr(self, "request", None), "method", None) == "POST":
-            return [JWTAuthentication()]
+            return [JWTAuthentication(), HeaderCsrfSessionAuthentication()]
         return super().get_authenticators()
 
     @extend_schema(
