@@ -1,0 +1,83 @@
+"""The built-in web client's pages: log in and out, my sessions, a session room.
+
+The pages are shells. Their JavaScript (static/web/) reads and writes everything through the
+public API, REST and the live room, as any other client would; a view here only decides who may
+open the page and passes the session id from the URL.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from k12 import permissions
+from k12.throttling import LoginAccountThrottle, LoginIPThrottle
+
+
+class FormLoginAccountThrottle(LoginAccountThrottle):
+    """The API's per-account login counter, keyed by the form's ``username`` field (the email)."""
+
+    def get_key(self, request, view) -> str | None:
+        return super().get_key(SimpleNamespace(data={"email": request.POST.get("username", "")}), view)
+
+
+def _login_wait(request: HttpRequest) -> int | None:
+    """Seconds to wait if this login attempt is over the API's limits, else None.
+
+    The form and ``POST /api/auth/token`` are two doors to the same passwords, so they share one
+    budget: the same throttles, counted under the same keys (address, and the account tried)."""
+    for throttle in (LoginIPThrottle(), FormLoginAccountThrottle()):
+        if not throttle.allow_request(request, None):
+            return int(throttle.wait() or 1)
+    return None
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].widget.input_type = "email"  # the email keyboard on a phone
+
+
+class LoginView(auth_views.LoginView):
+    form_class = EmailAuthenticationForm
+    template_name = "web/login.html"
+    redirect_authenticated_user = True
+    next_page = "web-sessions"
+
+    def post(self, request, *args, **kwargs):
+        wait = _login_wait(request)
+        if wait is not None:
+            context = self.get_context_data(form=self.get_form(), retry_after=wait)
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = "web-login"
+
+
+@login_required(login_url="web-login")
+def sessions_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/sessions.html")
+
+
+@login_required(login_url="web-login")
+def room_page(request: HttpRequest, session_id: str) -> HttpResponse:
+    # The API's own guarded fetch: someone else's session is a 403 page, a missing one a 404,
+    # exactly as the API would answer the page's first request.
+    try:
+        booking = permissions.access_booking(request.user, session_id, "view")
+    except Http404:
+        return render(request, "web/error.html", {"status": 404, "reason": "No such session."}, status=404)
+    except PermissionDenied:
+        reason = "This session is not one of yours."
+        return render(request, "web/error.html", {"status": 403, "reason": reason}, status=403)
+    return render(request, "web/room.html", {"session_id": booking.pk})
