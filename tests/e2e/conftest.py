@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from playwright.sync_api import sync_playwright
 
+from tests.e2e.browser import launch_chromium
 from tests.e2e.servers import Daphne, RedisServer, app_env
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -40,3 +42,18 @@ def daphnes(django_db_setup, django_db_blocker, e2e_redis):
     yield servers
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def chromium():
+    """A headless chromium for one test (tests/e2e/browser.py).
+
+    While it is open, Playwright's event loop runs in the test's thread and Django refuses ORM
+    calls from such a thread: set data up in fixtures requested before this one, and talk to the
+    servers over HTTP while the browser is open."""
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
