@@ -52,7 +52,9 @@ def _cursor_seq(booking: Booking, name: str, message_id) -> int:
     pk = parse_uuid(message_id)
     if pk is None:
         raise field_error(name, "Must be a message id (UUID).")
-    seq = SessionMessage.objects.filter(session=booking, pk=pk).values_list("seq", flat=True).first()
+    # order_by(): a primary-key lookup needs no order, and the model's default one ("session",
+    # "seq") would join k12_booking and sort by its starts_at just to pick the one row.
+    seq = SessionMessage.objects.filter(session=booking, pk=pk).values_list("seq", flat=True).order_by().first()
     if seq is None:
         raise field_error(name, "No such message in this session.")
     return seq
