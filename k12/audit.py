@@ -49,3 +49,25 @@ def audit_record(
         ip=_ip(request),
         data=data or {},
     )
+
+
+def audit_record_many(
+    *, action: AuditAction | str, actor: User | None, targets, session_id=None, request=None
+) -> None:
+    """One event per target, written in one INSERT (a list of recordings whose URLs were issued)."""
+    authenticated = actor is not None and getattr(actor, "is_authenticated", False)
+    ip = _ip(request)
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                action=action,
+                actor=actor if authenticated else None,
+                actor_email=actor.email if authenticated else "",
+                target_type=target._meta.label_lower,
+                target_id=str(target.pk),
+                session_id=session_id,
+                ip=ip,
+            )
+            for target in targets
+        ]
+    )

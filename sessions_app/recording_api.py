@@ -15,7 +15,9 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from k12 import permissions
 from k12.api import DETAIL, PAGE_PARAMS, R400, R401, R403, R404
+from k12.audit import audit_record_many
 from k12.authentication import HeaderCsrfSessionAuthentication
+from k12.models import AuditAction
 from k12.pagination import LinkHeaderCursorPagination
 from sessions_app import recording_selectors, recording_services
 from sessions_app.recording_serializers import (
@@ -53,13 +55,34 @@ class SessionRecordingsView(APIView):
         """The session's recordings, newest first, each with a signed, expiring `file_url`."""
         booking = permissions.access_booking(request.user, session_id, "view")
         paginator = LinkHeaderCursorPagination()
-        page = paginator.paginate_queryset(recording_selectors.recordings_of(booking), request, self)
-        return paginator.get_paginated_response(RecordingSerializer(page, many=True, context={"request": request}).data)
+        page = paginator.paginate_queryset(
+            recording_selectors.recordings_visible_to(request.user, booking), request, self
+        )
+        data = RecordingSerializer(page, many=True, context={"request": request}).data
+        issued = [recording for recording, row in zip(page, data, strict=True) if row["file_url"]]
+        if issued:  # who was handed a playback link, and when: one INSERT for the page
+            audit_record_many(
+                action=AuditAction.RECORDING_URL_VIEWED,
+                actor=request.user,
+                targets=issued,
+                session_id=booking.pk,
+                request=request,
+            )
+        return paginator.get_paginated_response(data)
 
     @extend_schema(
         tags=["recordings"],
         request={"multipart/form-data": RecordingUploadIn},
-        responses={201: RecordingSerializer, 400: R400, 401: R401, 403: R403, 404: R404, 411: R411, 413: R413},
+        responses={
+            201: RecordingSerializer,
+            400: R400,
+            401: R401,
+            403: R403,
+            404: R404,
+            409: OpenApiResponse(DETAIL, description="The parent has not consented to recording."),
+            411: R411,
+            413: R413,
+        },
     )
     def post(self, request: Request, session_id: str) -> Response:
         """Upload a recording (multipart field `file`): the session's tutor or an admin. The file

@@ -62,10 +62,11 @@ def recordings_purge(
     now: datetime | None = None,
 ) -> PurgeSummary:
     """Remove every recording created more than ``older_than`` ago: rows and bytes (and any
-    multipart upload still open). ``dry_run`` only counts. Rows go first; bytes that cannot be
-    removed are reported in ``failed`` (``cleanup_recordings`` removes them later)."""
+    multipart upload still open), except those of sessions under legal hold. ``dry_run`` only
+    counts. Rows go first; bytes that cannot be removed are reported in ``failed``
+    (``cleanup_recordings`` removes them later)."""
     cutoff = (now or timezone.now()) - older_than
-    qs = SessionRecording.objects.filter(created_at__lt=cutoff)
+    qs = SessionRecording.objects.filter(created_at__lt=cutoff, session__legal_hold=False)
     stats = qs.aggregate(total_bytes=Sum("file_size_bytes"))
     summary = PurgeSummary(matched=qs.count(), matched_bytes=stats["total_bytes"] or 0)
     if dry_run or not summary.matched:

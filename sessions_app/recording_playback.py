@@ -43,12 +43,21 @@ def _signer() -> Signer:
     return Signer(salt=SALT)
 
 
-def _signed_value(recording_id, expires: int) -> str:
-    return f"{recording_id}.{expires}"
+def _signed_value(recording_id, expires: int, scope: str) -> str:
+    return f"{recording_id}.{expires}.{scope}"
+
+
+# "p": a participant's link, refused once the parent withdraws consent; "s": staff's.
+PARTICIPANT, STAFF = "p", "s"
 
 
 def playback_url(
-    recording: SessionRecording, *, request: HttpRequest | None = None, ttl: int | None = None, now: float | None = None
+    recording: SessionRecording,
+    *,
+    request: HttpRequest | None = None,
+    ttl: int | None = None,
+    now: float | None = None,
+    staff: bool = False,
 ) -> str | None:
     """A signed URL that plays ``recording`` for ``ttl`` seconds (``RECORDING_URL_TTL_SECONDS``);
     None while it is not ready. Absolute when ``request`` is given."""
@@ -66,9 +75,10 @@ def playback_url(
             },
         )
     expires = int(time.time() if now is None else now) + ttl
-    signature = _signer().signature(_signed_value(recording.pk, expires))
+    scope = STAFF if staff else PARTICIPANT
+    signature = _signer().signature(_signed_value(recording.pk, expires, scope))
     path = reverse("recording-file-noslash", kwargs={"recording_id": recording.pk})
-    url = f"{path}?{urlencode({'expires': expires, 'signature': signature})}"
+    url = f"{path}?{urlencode({'expires': expires, 'scope': scope, 'signature': signature})}"
     return request.build_absolute_uri(url) if request is not None else url
 
 
@@ -135,11 +145,12 @@ def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
     """Serve a recording's bytes to the holder of a valid, unexpired signed link."""
     expires_raw = request.GET.get("expires", "")
     signature = request.GET.get("signature", "")
+    scope = request.GET.get("scope", "")
     pk = parse_uuid(recording_id)
-    if pk is None or not expires_raw.isdigit() or not signature:
+    if pk is None or not expires_raw.isdigit() or not signature or scope not in (PARTICIPANT, STAFF):
         return _detail(403, "This link is not valid.")
     try:
-        _signer().unsign(f"{_signed_value(pk, int(expires_raw))}{_signer().sep}{signature}")
+        _signer().unsign(f"{_signed_value(pk, int(expires_raw), scope)}{_signer().sep}{signature}")
     except BadSignature:
         return _detail(403, "This link is not valid.")
     expires = int(expires_raw)
@@ -147,9 +158,13 @@ def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
     if expires < now:
         return _detail(403, "This link has expired.")
 
-    recording = SessionRecording.objects.filter(pk=pk, status=RecordingStatus.READY).first()
+    recording = (
+        SessionRecording.objects.select_related("session__student").filter(pk=pk, status=RecordingStatus.READY).first()
+    )
     if recording is None:
         return _detail(404, "Recording not found.")
+    if scope == PARTICIPANT and not recording.session.student.recording_consent:
+        return _detail(404, "Recording not available: consent to record has been withdrawn.")
     storage = recording_storage()
     if storage_is_s3(storage):
         # A local link minted before the switch to S3: hand over to S3 for what is left of it.

@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from k12 import permissions
 from sessions_app.models import SessionRecording
 from sessions_app.recording_playback import playback_url
 
@@ -39,7 +40,9 @@ class RecordingSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_file_url(self, recording: SessionRecording) -> str | None:
-        return playback_url(recording, request=self.context.get("request"))
+        request = self.context.get("request")
+        staff = request is not None and permissions.is_admin(request.user)
+        return playback_url(recording, request=request, staff=staff)
 
 
 class RecordingUploadIn(serializers.Serializer):

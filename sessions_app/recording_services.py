@@ -26,8 +26,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from k12 import permissions
+from k12.audit import audit_record
 from k12.errors import Conflict, field_error
-from k12.models import Booking, User
+from k12.models import AuditAction, Booking, User
 from sessions_app.media import MediaInfo, NotMedia, declared_type, media_probe
 from sessions_app.models import RecordingStatus, SessionRecording
 from sessions_app.recording_storage import (
@@ -46,6 +47,14 @@ S3_MAX_PARTS = 10_000
 
 
 # --- Direct upload ----------------------------------------------------------------------------
+
+
+def _require_consent(booking: Booking) -> None:
+    if not booking.student.recording_consent:
+        raise Conflict(
+            "The student's parent has not given consent to record their sessions; "
+            "nothing can be uploaded until they do."
+        )
 
 
 def recording_upload(
@@ -69,6 +78,7 @@ def recording_upload(
     """
     if not permissions.can_upload_recording(uploaded_by, booking):
         raise PermissionDenied("Only the session's tutor can upload recordings.")
+    _require_consent(booking)
     if problem := filename_problem(filename):
         raise field_error("file", problem)
     size = file.size
@@ -97,6 +107,13 @@ def recording_upload(
                 content_type=info.content_type,
                 status=RecordingStatus.READY,
                 checksum_sha256=checksum_sha256,
+            )
+            audit_record(
+                action=AuditAction.RECORDING_UPLOADED,
+                actor=uploaded_by,
+                target=recording,
+                session_id=booking.pk,
+                data={"bytes": size, "content_type": info.content_type},
             )
     except BaseException:
         recording_bytes_discard(name, "")
@@ -140,6 +157,7 @@ def recording_upload_start(
     """
     if not permissions.can_upload_recording(uploaded_by, booking):
         raise PermissionDenied("Only the session's tutor can upload recordings.")
+    _require_consent(booking)
     if problem := filename_problem(filename):
         raise field_error("filename", problem)
     declared = declared_type(content_type)
@@ -291,13 +309,21 @@ def recording_upload_complete(
         recording_bytes_discard(recording.file.name, "")
         _set_status(recording, RecordingStatus.FAILED, multipart_upload_id="")
         raise
-    _set_status(
-        recording,
-        RecordingStatus.READY,
-        content_type=info.content_type,
-        duration_seconds=info.duration_seconds,
-        multipart_upload_id="",
-    )
+    with transaction.atomic():
+        _set_status(
+            recording,
+            RecordingStatus.READY,
+            content_type=info.content_type,
+            duration_seconds=info.duration_seconds,
+            multipart_upload_id="",
+        )
+        audit_record(
+            action=AuditAction.RECORDING_UPLOADED,
+            actor=completed_by,
+            target=recording,
+            session_id=recording.session_id,
+            data={"bytes": recording.file_size_bytes, "content_type": info.content_type, "direct": True},
+        )
     return recording, True
 
 
@@ -325,7 +351,15 @@ def recording_delete(*, recording: SessionRecording, deleted_by: User) -> None:
     delete never leaves a row without bytes. Playback links stop working with the row."""
     if not permissions.can_delete_recording(deleted_by, recording):
         raise PermissionDenied("Only the recording's uploader or an admin can delete it.")
-    _delete_row(recording)
+    with transaction.atomic():
+        if _delete_row(recording):
+            audit_record(
+                action=AuditAction.RECORDING_DELETED,
+                actor=deleted_by,
+                target=recording,
+                session_id=recording.session_id,
+                data={"storage_key": recording.file.name},
+            )
 
 
 def recording_remove(recording: SessionRecording) -> bool:

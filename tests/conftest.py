@@ -87,9 +87,17 @@ def world(db) -> World:
     for t in (tutor, other_tutor):
         for day in range(7):
             TutorAvailability.objects.create(tutor=t, weekday=day, start_time=time(8), end_time=time(20))
-    child = Student.objects.create(parent=parent, user=student_user, first_name="Sam", last_name="Parker", grade=7)
+    # both parents have consented to recording (tests of consent itself withdraw it)
+    child = Student.objects.create(
+        parent=parent, user=student_user, first_name="Sam", last_name="Parker", grade=7, recording_consent=True
+    )
     other_child = Student.objects.create(
-        parent=other_parent, user=other_student_user, first_name="Mia", last_name="Quinn", grade=5
+        parent=other_parent,
+        user=other_student_user,
+        first_name="Mia",
+        last_name="Quinn",
+        grade=5,
+        recording_consent=True,
     )
     Allocation.objects.create(student=child, tutor=tutor, subject=math, created_by=admin)
     Allocation.objects.create(student=other_child, tutor=other_tutor, subject=english, created_by=admin)

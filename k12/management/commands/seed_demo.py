@@ -32,10 +32,10 @@ PEOPLE = [
 ]
 SUBJECTS = ["Math", "Physics", "English"]
 TEACHES = {"tutor1@k12.test": ["Math", "Physics"], "tutor2@k12.test": ["English"]}
-# (parent, first name, last name, grade, login)
+# (parent, first name, last name, grade, login, consent to record)
 CHILDREN = [
-    ("parent1@k12.test", "Sam", "Parker", 7, "student1@k12.test"),
-    ("parent2@k12.test", "Mia", "Quinn", 5, None),
+    ("parent1@k12.test", "Sam", "Parker", 7, "student1@k12.test", True),
+    ("parent2@k12.test", "Mia", "Quinn", 5, None, False),
 ]
 # (child's parent, tutor, subject, days from now, hour UTC)
 PAIRS = [
@@ -89,11 +89,16 @@ class Command(BaseCommand):
                 )
 
         children: dict[str, Student] = {}
-        for parent_email, first, last, grade, login in CHILDREN:
+        for parent_email, first, last, grade, login, consent in CHILDREN:
             child, _ = Student.objects.update_or_create(
                 parent=users[parent_email],
                 first_name=first,
-                defaults={"last_name": last, "grade": grade, "user": users[login] if login else None},
+                defaults={
+                    "last_name": last,
+                    "grade": grade,
+                    "user": users[login] if login else None,
+                    "recording_consent": consent,
+                },
             )
             children[parent_email] = child
 
