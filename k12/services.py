@@ -270,7 +270,21 @@ def booking_set_legal_hold(*, booking: Booking, changed_by: User, hold: bool, re
 
 
 def _on_allocation_event(allocation: Allocation, kind: str) -> None:
-    """Tell the tutor about a new or ended allocation."""
+    """Record the allocation in the audit trail and tell the tutor about it (inside the caller's
+    transaction: both happen exactly when the allocation does)."""
     from k12 import notifications
+    from k12.audit import audit_record
+    from k12.models import AuditAction
 
+    created = kind == "allocation_created"
+    audit_record(
+        action=AuditAction.ALLOCATION_CREATED if created else AuditAction.ALLOCATION_ENDED,
+        actor=allocation.created_by if created else allocation.ended_by,
+        target=allocation,
+        data={
+            "student": str(allocation.student_id),
+            "tutor": str(allocation.tutor_id),
+            "subject": str(allocation.subject_id),
+        },
+    )
     notifications.notify_allocation_event(allocation=allocation, kind=kind)

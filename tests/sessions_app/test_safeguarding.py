@@ -180,6 +180,7 @@ CONSENT = {
 
 @pytest.mark.parametrize("role", ROLES)
 def test_only_the_parent_or_staff_change_consent(world, api, role):
+    Student.objects.filter(pk=world.child.pk).update(recording_consent=False)
     url = f"/api/students/{world.child.id}/recording-consent"
     response = api(world.user(role)).post(url, {"granted": True}, format="json")
     assert response.status_code == CONSENT[role], response.content
@@ -187,6 +188,7 @@ def test_only_the_parent_or_staff_change_consent(world, api, role):
 
 
 def test_consent_changes_are_audited_once(world, api):
+    Student.objects.filter(pk=world.child.pk).update(recording_consent=False)
     client = api(world.parent)
     url = f"/api/students/{world.child.id}/recording-consent"
     assert client.post(url, {"granted": True}, format="json").json()["recording_consent"] is True
@@ -328,3 +330,21 @@ def test_the_parent_reads_everything_the_tutor_and_student_say(world, api):
     api(world.tutor).post(f"/api/sessions/{world.booking.id}/messages", {"text": "via REST"}, format="json")
     seen = [m["text"] for m in api(world.parent).get(f"/api/sessions/{world.booking.id}/messages").json()]
     assert seen == ["from tutor", "from student", "via REST"]
+
+
+def test_every_allocation_is_audited(world, api):
+    from k12.models import Allocation
+
+    created = api(world.admin).post(
+        "/api/admin/allocations",
+        {"studentId": str(world.child.id), "tutorId": str(world.tutor.id), "subjectId": str(world.physics.id)},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    allocation = Allocation.objects.get(subject=world.physics)
+    assert api(world.admin).post(f"/api/admin/allocations/{allocation.id}/end", {}, format="json").status_code == 200
+    events = list(AuditEvent.objects.order_by("id").values_list("action", "actor_email", "target_id"))
+    assert events == [
+        (AuditAction.ALLOCATION_CREATED, world.admin.email, str(allocation.id)),
+        (AuditAction.ALLOCATION_ENDED, world.admin.email, str(allocation.id)),
+    ]
