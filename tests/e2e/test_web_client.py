@@ -17,6 +17,7 @@ from django.utils.crypto import get_random_string
 from playwright.sync_api import expect
 from rest_framework_simplejwt.tokens import AccessToken
 
+from sessions_app import services
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ARTIFACTS
 from tests.sessions_app.conftest import make_clip
@@ -227,3 +228,38 @@ def test_parent_and_tutor_chat_catch_up_and_share_a_recording(people, daphnes, c
         assert watch.foreign == []  # nothing from a CDN or anywhere else
     tutor_context.close()
     parent_context.close()
+
+
+@pytest.fixture
+def long_chat(people):
+    for i in range(120):
+        services.message_create(booking=people.booking, sender=people.tutor, text=f"m{i:03d}")
+    return people
+
+
+def test_history_pages_back_from_the_newest_with_load_older(long_chat, daphnes, chromium):
+    # given a long chat (the room shows the newest 50 first)
+    world = long_chat
+    server = daphnes[0]
+    context, page, watch = log_in(chromium, server, world.parent.email, viewport={"width": 1024, "height": 800})
+    page.goto(f"{server.http}/sessions/{world.booking.id}/")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(messages(page)).to_have_count(50)
+    expect(messages(page).first).to_have_text("m070")
+    expect(messages(page).last).to_have_text("m119")
+
+    # when the reader asks for older ones, from the keyboard
+    older = page.get_by_role("button", name="Load older messages")
+    older.focus()
+    page.keyboard.press("Enter")
+    expect(messages(page)).to_have_count(100)
+    expect(messages(page).first).to_have_text("m020")
+    page.keyboard.press("Enter")
+
+    # then the whole history is there once, in order, and there is nothing older to load
+    expect(messages(page)).to_have_count(120)
+    expect(messages(page)).to_have_text([f"m{i:03d}" for i in range(120)])
+    expect(older).to_be_hidden()
+    expect(page.locator("#messages")).to_be_focused()  # focus did not fall back to the page
+    assert watch.errors == []
+    context.close()

@@ -140,6 +140,16 @@
     return unit ? `${value.toFixed(1)} ${units[unit]}` : `${value} bytes`;
   }
 
+  // Busy, not disabled: disabling the focused button would drop a keyboard user's focus.
+  function setBusy(button, busy) {
+    if (busy) button.setAttribute("aria-busy", "true");
+    else button.removeAttribute("aria-busy");
+  }
+
+  function isBusy(button) {
+    return button.getAttribute("aria-busy") === "true";
+  }
+
   function personName(person) {
     return person ? `${person.first_name || ""} ${person.last_name || ""}`.trim() : "";
   }
@@ -164,6 +174,8 @@
     fmtDuration,
     fmtBytes,
     personName,
+    setBusy,
+    isBusy,
     me,
   };
 
@@ -188,7 +200,8 @@
     let nextUrl = null;
 
     async function load(url) {
-      more.disabled = true;
+      if (isBusy(more)) return;
+      setBusy(more, true);
       try {
         const { data, links } = await api(url);
         for (const session of data) list.append(sessionItem(session));
@@ -200,7 +213,7 @@
       } catch (err) {
         status.textContent = `Could not load your sessions: ${err.message}`;
       } finally {
-        more.disabled = false;
+        setBusy(more, false);
       }
     }
 

@@ -154,9 +154,12 @@
     ui.older.hidden = !state.olderUrl;
   }
 
+  let loadingOlder = false;
+
   async function loadOlder() {
-    if (!state.olderUrl) return;
-    ui.older.disabled = true;
+    if (!state.olderUrl || loadingOlder) return;
+    loadingOlder = true;
+    K.setBusy(ui.older, true);
     try {
       const { data, links } = await K.api(state.olderUrl);
       const list = ui.list;
@@ -169,12 +172,15 @@
         state.byId.set(message.id, li);
       }
       list.scrollTop = list.scrollHeight - fromBottom; // keep the reader's place
+      const hadFocus = document.activeElement === ui.older;
       setOlder(links.prev);
+      if (hadFocus && ui.older.hidden) ui.list.focus(); // the button is gone: keep focus nearby
       ui.announcer.textContent = `${data.length} older message${data.length === 1 ? "" : "s"} loaded.`;
     } catch (err) {
       showError(`Could not load older messages: ${err.message}`);
     } finally {
-      ui.older.disabled = false;
+      loadingOlder = false;
+      K.setBusy(ui.older, false);
     }
   }
 
@@ -582,15 +588,19 @@
   }
 
   async function deleteRecording(recording, li, button) {
+    if (K.isBusy(button)) return;
     if (!window.confirm(`Delete ${recording.filename || "this recording"}? This cannot be undone.`)) return;
-    button.disabled = true;
+    K.setBusy(button, true);
     try {
       await K.api(`/api/recordings/${encodeURIComponent(recording.id)}`, { method: "DELETE" });
+      const hadFocus = document.activeElement === button;
       li.remove();
       countRecordings();
+      if (hadFocus) ui.recordingsRefresh.focus();
     } catch (err) {
       ui.recordingsStatus.textContent = `Could not delete: ${err.message}`;
-      button.disabled = false;
+    } finally {
+      K.setBusy(button, false);
     }
   }
 
@@ -601,7 +611,8 @@
 
   async function loadRecordings(url) {
     const more = Boolean(url);
-    ui.recordingsRefresh.disabled = true;
+    if (K.isBusy(ui.recordingsRefresh)) return;
+    K.setBusy(ui.recordingsRefresh, true);
     try {
       const { data, links } = await K.api(url || `${base}/recordings`);
       if (!more) ui.recordings.replaceChildren();
@@ -612,7 +623,7 @@
     } catch (err) {
       ui.recordingsStatus.textContent = `Could not load recordings: ${err.message}`;
     } finally {
-      ui.recordingsRefresh.disabled = false;
+      K.setBusy(ui.recordingsRefresh, false);
     }
   }
 
@@ -633,7 +644,8 @@
       return;
     }
     const button = ui.upload.querySelector("button[type=submit]");
-    button.disabled = true;
+    if (K.isBusy(button)) return; // one upload at a time
+    K.setBusy(button, true);
     setProgress(0);
     ui.uploadStatus.textContent = `Uploading ${file.name}…`;
     // XMLHttpRequest, not fetch(): only it reports upload progress.
@@ -649,7 +661,7 @@
       ui.uploadStatus.textContent = "Uploaded; the server is checking the file…";
     });
     xhr.addEventListener("load", () => {
-      button.disabled = false;
+      K.setBusy(button, false);
       let body = null;
       try {
         body = JSON.parse(xhr.responseText);
@@ -666,7 +678,7 @@
       }
     });
     xhr.addEventListener("error", () => {
-      button.disabled = false;
+      K.setBusy(button, false);
       ui.uploadStatus.textContent = "Upload failed: the network is unreachable.";
     });
     const form = new FormData();
