@@ -10,10 +10,12 @@ first, and each registration below steps aside for it.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from admin_app.paginator import EstimatedCountPaginator
-from sessions_app.models import SessionMessage
+from k12.models import AuditEvent
+from sessions_app import moderation
+from sessions_app.models import MessageReport, SessionMessage
 from sessions_app.models.recordings import SessionRecording
 
 
@@ -44,9 +46,73 @@ class SessionMessageAdmin(ReadOnlyAdmin):
     raw_id_fields = ["session", "user"]
     date_hierarchy = "created_at"
 
+    actions = ["hide_messages", "restore_messages"]
+
     @admin.display(description="text")
     def short_text(self, message: SessionMessage) -> str:
         return message.text if len(message.text) <= 80 else message.text[:79] + "…"
+
+    @admin.action(description="Hide the selected messages (kept, audited; participants see a placeholder)")
+    def hide_messages(self, request, queryset):
+        for message in queryset:
+            moderation.message_hide(message=message, moderator=request.user, reason="Hidden by staff", request=request)
+        self.message_user(request, f"Hid {queryset.count()} message(s).", messages.SUCCESS)
+
+    @admin.action(description="Restore the selected messages")
+    def restore_messages(self, request, queryset):
+        for message in queryset:
+            moderation.message_unhide(message=message, moderator=request.user, request=request)
+        self.message_user(request, f"Restored {queryset.count()} message(s).", messages.SUCCESS)
+
+
+@admin.register(MessageReport)
+class MessageReportAdmin(ReadOnlyAdmin):
+    """The moderation queue: open reports first, newest first."""
+
+    list_display = ["created_at", "reason", "status", "reporter", "message_text", "message_hidden"]
+    list_filter = ["status", "reason", "created_at"]
+    search_fields = ["=message__id", "=message__session__id", "reporter__email", "description", "message__text"]
+    list_select_related = ["reporter", "message"]
+    raw_id_fields = ["message", "reporter", "resolved_by"]
+    actions = ["hide_reported_messages", "dismiss_reports"]
+
+    def get_queryset(self, request):
+        # open first, then newest
+        return super().get_queryset(request).order_by("-status", "-created_at")
+
+    @admin.display(description="message")
+    def message_text(self, report: MessageReport) -> str:
+        text = report.message.text
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    @admin.display(description="hidden", boolean=True)
+    def message_hidden(self, report: MessageReport) -> bool:
+        return report.message.hidden_at is not None
+
+    @admin.action(description="Hide the reported messages (closes their reports)")
+    def hide_reported_messages(self, request, queryset):
+        for report in queryset.select_related("message"):
+            moderation.message_hide(
+                message=report.message, moderator=request.user, reason=f"Reported: {report.reason}", request=request
+            )
+        self.message_user(request, "Hid the reported messages.", messages.SUCCESS)
+
+    @admin.action(description="Dismiss the selected reports (message stays visible)")
+    def dismiss_reports(self, request, queryset):
+        for report in queryset.select_related("message"):
+            moderation.report_dismiss(report=report, moderator=request.user, request=request)
+        self.message_user(request, "Dismissed the selected reports.", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit trail: filter and read, never add, change or delete (the database refuses too)."""
+
+    list_display = ["created_at", "actor_email", "action", "target_type", "target_id", "session_id", "ip"]
+    list_filter = ["action", "target_type", "created_at"]
+    search_fields = ["actor_email", "=target_id", "=session_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
 
 
 class SessionRecordingAdmin(ReadOnlyAdmin):

@@ -250,7 +250,7 @@ class AllocationAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
 @admin.register(Booking)
 class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
     list_display = ["starts_at", "subject", "tutor", "student", "duration_minutes", "status"]
-    list_filter = ["status", "subject", "starts_at"]
+    list_filter = ["status", "subject", "legal_hold", "starts_at"]
     search_fields = ["id", "tutor__email", "student__first_name", "student__last_name", "student__parent__email"]
     list_select_related = ["subject", "tutor", "student"]
     raw_id_fields = ["student", "tutor"]
@@ -258,7 +258,7 @@ class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     show_facets = admin.ShowFacets.NEVER
-    actions = ["cancel_sessions"]
+    actions = ["cancel_sessions", "set_legal_hold", "clear_legal_hold"]
     service_field_map = {
         "studentId": "student",
         "tutorId": "tutor",
@@ -297,6 +297,18 @@ class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
             starts_at=data["starts_at"],
             duration_minutes=data["duration_minutes"],
         )
+
+    @admin.action(description="Put the selected sessions under legal hold (kept past retention)")
+    def set_legal_hold(self, request, queryset):
+        for booking in queryset:
+            services.booking_set_legal_hold(booking=booking, changed_by=request.user, hold=True, request=request)
+        self.message_user(request, "Legal hold set.", messages.SUCCESS)
+
+    @admin.action(description="Release the selected sessions from legal hold")
+    def clear_legal_hold(self, request, queryset):
+        for booking in queryset:
+            services.booking_set_legal_hold(booking=booking, changed_by=request.user, hold=False, request=request)
+        self.message_user(request, "Legal hold released.", messages.SUCCESS)
 
     @admin.action(description="Cancel the selected sessions")
     def cancel_sessions(self, request, queryset):
