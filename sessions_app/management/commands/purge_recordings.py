@@ -18,10 +18,21 @@ class Command(BaseCommand):
     help = "Delete recordings (rows and stored files) created more than DAYS days ago."
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than", type=int, required=True, metavar="DAYS", help="Age in whole days, >= 1.")
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            metavar="DAYS",
+            help="Age in whole days, >= 1; default RECORDING_RETENTION_DAYS. Sessions under legal hold are kept.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
 
-    def handle(self, *args, older_than: int, dry_run: bool, verbosity: int, **options):
+    def handle(self, *args, older_than: int | None, dry_run: bool, verbosity: int, **options):
+        from django.conf import settings
+
+        if older_than is None:
+            older_than = settings.RECORDING_RETENTION_DAYS
+            if older_than < 1:
+                raise CommandError("No retention period: pass --older-than DAYS or set RECORDING_RETENTION_DAYS.")
         if older_than < 1:
             raise CommandError("--older-than must be at least 1 day.")
 
