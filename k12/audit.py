@@ -51,9 +51,7 @@ def audit_record(
     )
 
 
-def audit_record_many(
-    *, action: AuditAction | str, actor: User | None, targets, session_id=None, request=None
-) -> None:
+def audit_record_many(*, action: AuditAction | str, actor: User | None, targets, session_id=None, request=None) -> None:
     """One event per target, written in one INSERT (a list of recordings whose URLs were issued)."""
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
     ip = _ip(request)

@@ -19,9 +19,7 @@ api_patterns = [
     *route("sessions", api.SessionListView.as_view(), "sessions"),
     *route("sessions/<str:session_id>", api.SessionDetailView.as_view(), "session-detail"),
     *route("sessions/<str:session_id>/cancel", api.SessionCancelView.as_view(), "session-cancel"),
-    *route(
-        "students/<str:student_id>/recording-consent", api.StudentRecordingConsentView.as_view(), "student-consent"
-    ),
+    *route("students/<str:student_id>/recording-consent", api.StudentRecordingConsentView.as_view(), "student-consent"),
     *route("notifications", notification_api.NotificationListView.as_view(), "notifications"),
     *route(
         "notifications/<str:notification_id>/read",

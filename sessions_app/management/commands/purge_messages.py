@@ -28,7 +28,6 @@ class Command(BaseCommand):
         verb = "Would delete" if dry_run else "Deleted"
         self.stdout.write(
             self.style.SUCCESS(
-                f"{verb} {result.deleted} message(s) older than {days} day(s); "
-                f"kept {result.held} under legal hold."
+                f"{verb} {result.deleted} message(s) older than {days} day(s); kept {result.held} under legal hold."
             )
         )
