@@ -47,6 +47,7 @@ CLOSE_FLOODING = 4429
 
 MAX_FRAME_CHARS = 16 * 1024
 MISSED_LIMIT = 200
+GAP_FILL_LIMIT = 1000
 
 
 def _setting(name: str, default):
@@ -110,13 +111,25 @@ def _still_active(user_id) -> bool:
 
 
 @database_sync_to_async
-def _join(user: User, session_id, after) -> tuple[list[dict], set[int], bool]:
+def _join(user: User, session_id, after) -> tuple[list[dict], int, bool]:
+    """(missed, delivered-up-to seq, has_more). The seq is the newest *committed* message's when
+    the history was read: everything up to it is either in `missed` or outside what the client
+    asked for (older than its cursor, or left to REST paging when `has_more`)."""
     booking = permissions.access_booking(user, session_id, "view")
+    baseline = selectors.last_committed_seq(booking)
     missed = selectors.messages_after(booking, after, limit=MISSED_LIMIT + 1)
     has_more = len(missed) > MISSED_LIMIT
     missed = missed[:MISSED_LIMIT]
     staff = permissions.is_admin(user)
-    return [message_payload(m, staff=staff) for m in missed], {m.seq for m in missed}, has_more
+    baseline = max([baseline, *(m.seq for m in missed)])
+    return [message_payload(m, staff=staff) for m in missed], baseline, has_more
+
+
+@database_sync_to_async
+def _gap(user: User, session_id: str, after_seq: int, upto_seq: int) -> list[dict]:
+    staff = permissions.is_admin(user)
+    rows = selectors.messages_in_range(session_id, after_seq=after_seq, upto_seq=upto_seq, limit=GAP_FILL_LIMIT)
+    return [{"seq": row.seq, "payload": message_payload(row, staff=staff)} for row in rows]
 
 
 @database_sync_to_async
@@ -142,8 +155,10 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user: User | None = None
         self.token_expires_at: float | None = None
-        # session id → seqs sent in `missed`, so a live copy of the same message is not sent twice
-        self.rooms: dict[str, set[int]] = {}
+        # session id → the seq up to which this socket has been given the session's messages.
+        # Live frames at or below it are duplicates; a frame beyond the next one means earlier
+        # broadcasts were lost or overtaken, and the gap is filled from the database first.
+        self.rooms: dict[str, int] = {}
         self.bucket = TokenBucket(_setting("WS_RATE_PER_SECOND", 10.0), _setting("WS_RATE_BURST", 20.0))
         self.rate_strikes = 0
         self.last_typing: dict[str, float] = {}
@@ -243,13 +258,13 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         # (and is de-duplicated against `missed`), never falls between the two.
         await self.channel_layer.group_add(services.session_group(session_id), self.channel_name)
         try:
-            missed, seqs, has_more = await _join(self.user, session_id, after)
+            missed, delivered, has_more = await _join(self.user, session_id, after)
         except (Http404, PermissionDenied, ValidationError) as exc:
             if session_id not in self.rooms:
                 await self.channel_layer.group_discard(services.session_group(session_id), self.channel_name)
             await self._access_error(exc, session_id)
             return
-        self.rooms[session_id] = seqs
+        self.rooms[session_id] = delivered
         await self._send_json({"type": "joined", "sessionId": session_id, "missed": missed, "hasMore": has_more})
 
     async def on_leave(self, frame):
@@ -298,15 +313,25 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
     # --- events from the channel layer -------------------------------------------------------
 
     async def room_frame(self, event):
+        """A new message, in session order and exactly once per socket: a broadcast that was
+        lost (Redis blinked) or overtaken (two server processes) does not leave a hole that a
+        reconnect with `after` could skip over."""
         session_id = event.get("sessionId")
-        seqs = self.rooms.get(session_id)
-        if seqs is None:
+        delivered = self.rooms.get(session_id)
+        if delivered is None:
             return  # left the room, or never finished joining
         seq = event.get("seq")
-        if seq in seqs:
-            seqs.discard(seq)  # already delivered in `missed`
+        if not isinstance(seq, int) or seq <= delivered:
+            return  # already given (in `missed`, or by a gap fill)
+        if seq == delivered + 1:
+            self.rooms[session_id] = seq
+            await self.send(text_data=event["frame"])
             return
-        await self.send(text_data=event["frame"])
+        for item in await _gap(self.user, session_id, delivered, seq):
+            if self.rooms.get(session_id, seq) >= item["seq"]:
+                continue
+            self.rooms[session_id] = item["seq"]
+            await self._send_json({"type": "newMessage", "sessionId": session_id, "message": item["payload"]})
 
     async def room_moderation(self, event):
         if event.get("sessionId") in self.rooms:

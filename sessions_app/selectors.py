@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from k12.errors import field_error
@@ -112,3 +112,16 @@ def sessions_with_unread(qs: QuerySet[Booking], user) -> QuerySet[Booking]:
         .values("n")
     )
     return qs.annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)))
+
+
+def last_committed_seq(booking: Booking) -> int:
+    """The seq of the session's newest committed message (0 without any): an index-only look at
+    the end of (session, seq). Not ``Booking.last_message_seq``, which also counts messages
+    whose transaction has not committed yet."""
+    return SessionMessage.objects.filter(session=booking).aggregate(m=Max("seq"))["m"] or 0
+
+
+def messages_in_range(session_id, *, after_seq: int, upto_seq: int, limit: int = 1000) -> list[MessageRow]:
+    """Messages with after_seq < seq <= upto_seq, oldest first (a live room's gap fill)."""
+    qs = SessionMessage.objects.filter(session_id=session_id, seq__gt=after_seq, seq__lte=upto_seq)
+    return _rows(qs.order_by("seq")[:limit])

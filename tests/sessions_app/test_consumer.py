@@ -402,3 +402,24 @@ async def test_notification_reaches_only_its_user(world):
     assert await other.receive_nothing(timeout=0.3)
     await parent.disconnect()
     await other.disconnect()
+
+
+async def test_a_lost_or_overtaken_broadcast_leaves_no_gap_and_no_duplicate(world):
+    """A broadcast lost on the way (Redis blinked) or overtaken by a later one (two server
+    processes): the socket still gets every message once, in session order."""
+    from unittest import mock
+
+    from sessions_app.services import broadcast_message
+
+    parent, _ = await joined(world.parent, world.booking)
+    with mock.patch("sessions_app.services.realtime.group_send"):  # this broadcast is lost
+        lost = (await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="lost"))[0]
+    assert await parent.receive_nothing(timeout=0.3)
+    await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="next")
+    first = await parent.receive_json_from()
+    second = await parent.receive_json_from()
+    assert [first["message"]["text"], second["message"]["text"]] == ["lost", "next"]
+    # the lost broadcast turning up late is not delivered twice
+    await sync_to_async(broadcast_message)(lost)
+    assert await parent.receive_nothing(timeout=0.3)
+    await parent.disconnect()
