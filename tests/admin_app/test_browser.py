@@ -34,6 +34,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 15_000
+expect.set_options(timeout=TIMEOUT_MS)  # expect()'s own default is 5 s, short for a loaded 2-core machine
 
 
 def pick_student(page, name: str) -> None:

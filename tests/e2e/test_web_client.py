@@ -25,6 +25,8 @@ from tests.sessions_app.conftest import make_clip
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live"), pytest.mark.django_db(transaction=True)]
 
 TIMEOUT_MS = 20_000
+# expect() has its own 5 s default, too short for this 2-core machine under a full parallel run
+expect.set_options(timeout=TIMEOUT_MS)
 XSS = '<script>window.__pwned = true</script><img src=x onerror="window.__pwned = true"> <b>bold?</b>'
 
 
