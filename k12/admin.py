@@ -314,7 +314,10 @@ class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
     def cancel_sessions(self, request, queryset):
         done = 0
         for booking in queryset.filter(status=BookingStatus.SCHEDULED).select_related("student", "tutor", "subject"):
-            services.booking_cancel(booking=booking, cancelled_by=request.user, reason="Cancelled by staff")
+            try:
+                services.booking_cancel(booking=booking, cancelled_by=request.user, reason="Cancelled by staff")
+            except Conflict:  # cancelled meanwhile by someone else
+                continue
             done += 1
         self.message_user(request, f"Cancelled {done} session(s).", messages.SUCCESS)
 

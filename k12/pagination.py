@@ -16,8 +16,9 @@ def link_header(links: dict[str, str | None]) -> str:
 
 
 def parse_limit(raw, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
-    """``?limit=``: a whole number from 1 to ``maximum``; anything else is a 400."""
-    if raw is None or raw == "":
+    """``?limit=``: a whole number from 1 to ``maximum``; anything else (``?limit=`` included) is
+    a 400."""
+    if raw is None:
         return default
     try:
         value = int(raw)

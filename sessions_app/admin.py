@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html
 
+from admin_app.paginator import EstimatedCountPaginator
 from k12 import permissions
 from sessions_app.models import SessionRecording
 from sessions_app.recording_playback import playback_url
@@ -34,6 +35,9 @@ class SessionRecordingAdmin(admin.ModelAdmin):
     raw_id_fields = ["session", "uploaded_by"]
     date_hierarchy = "created_at"
     show_facets = admin.ShowFacets.NEVER
+    # no whole-table COUNT(*) on a big table
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     readonly_fields = ["play"]
 
     # Staff rights come from the one access rule (role admin), not from per-model permission rows.

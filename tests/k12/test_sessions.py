@@ -67,6 +67,7 @@ def test_list_paginates_with_link_header(world, api):
     assert client.get("/api/sessions?cursor=garbage").status_code == 400
     assert client.get("/api/sessions?limit=0").status_code == 400
     assert client.get("/api/sessions?limit=201").status_code == 400
+    assert client.get("/api/sessions?limit=").status_code == 400
 
 
 @pytest.mark.parametrize(
