@@ -1,0 +1,324 @@
+"""Load: N concurrent users on a production-like layout on this machine, for a fixed time.
+
+Layout: PostgreSQL, a Redis of its own, two app nodes (each a gunicorn for REST and a daphne
+for /ws/, as in docker/compose.yaml). Each virtual user holds a live-room socket on its node
+and, between short pauses, reads a page of messages (70%) or posts one (30%) over REST. Every
+posted message must reach every socket in its session: at the end each user's received ids are
+compared with what PostgreSQL holds.
+
+    .venv/bin/python bench/load.py                        # 50 and 200 users, 60 s each
+    .venv/bin/python bench/load.py --users 50 --seconds 60 --fault redis   # Redis down 10 s mid-run
+    .venv/bin/python bench/load.py --users 50 --seconds 60 --fault kill    # node 2 killed mid-run
+
+Prints throughput, latency median/p99, errors, lost and duplicated live messages, and for a
+fault how long clients took to recover. Needs PostgreSQL on 127.0.0.1:5432 and redis-server
+(it creates and drops the database `k12_bench_fanout`, and starts its own Redis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from fanout import DB, PG, SECRET, psql, setup_database  # noqa: E402
+
+from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
+
+
+class Node:
+    """One app node: gunicorn (REST) + daphne (/ws/)."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.http_port = free_port()
+        self.daphne = Daphne(env)
+        self.gunicorn: subprocess.Popen | None = None
+
+    def start(self) -> Node:
+        self.gunicorn = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{self.http_port}", "k12.wsgi:application"],
+            cwd=ROOT,
+            env={**self.env, "DB_CONN_MAX_AGE": "60"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.daphne.start()
+        wait_for_port(self.http_port, self.gunicorn)
+        return self
+
+    def kill(self) -> None:
+        if self.gunicorn and self.gunicorn.poll() is None:
+            os.killpg(self.gunicorn.pid, signal.SIGKILL)
+            self.gunicorn.wait()
+        if self.daphne.proc and self.daphne.proc.poll() is None:
+            self.daphne.proc.kill()
+            self.daphne.proc.wait()
+
+    def stop(self) -> None:
+        if self.gunicorn and self.gunicorn.poll() is None:
+            self.gunicorn.terminate()
+            self.gunicorn.wait(timeout=15)
+        self.daphne.stop()
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+def user_worker(index0, count, nodes, sessions, seconds, baseline, start_at, results):
+    """One client process driving `count` virtual users; returns their figures."""
+    import httpx
+    import websockets
+
+    async def one(uid: int):
+        session = sessions[uid % len(sessions)]
+        token = session["tokens"][uid % len(session["tokens"])]
+        headers = {"Authorization": f"Bearer {token}"}
+        home = uid % len(nodes)
+        state = {"node": home, "received": [], "last": baseline[session["id"]], "down_since": None, "recoveries": []}
+        latencies, errors, posts, reads = [], 0, 0, 0
+        stop = start_at + seconds
+        rng = random.Random(uid)
+
+        async def socket_loop():
+            while time.time() < stop + 3:
+                node = nodes[state["node"]]
+                try:
+                    async with websockets.connect(node["ws"], origin="http://127.0.0.1", open_timeout=5) as ws:
+                        await ws.send(json.dumps({"type": "auth", "token": token}))
+                        json.loads(await ws.recv())
+                        await ws.send(
+                            json.dumps({"type": "joinSession", "sessionId": session["id"], "after": state["last"]})
+                        )
+                        while True:
+                            remaining = stop + 3 - time.time()
+                            if remaining <= 0:
+                                return
+                            frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=remaining))
+                            if frame["type"] == "joined":
+                                if state["down_since"] is not None:
+                                    state["recoveries"].append(time.time() - state["down_since"])
+                                    state["down_since"] = None
+                                batch = frame["missed"]
+                            elif frame["type"] == "newMessage":
+                                batch = [frame["message"]]
+                            else:
+                                continue
+                            for message in batch:
+                                state["received"].append(message["id"])
+                                state["last"] = message["id"]
+                except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
+                    if time.time() >= stop + 3:
+                        return
+                    if state["down_since"] is None:
+                        state["down_since"] = time.time()
+                    state["node"] = (state["node"] + 1) % len(nodes)  # fail over to the other node
+                    await asyncio.sleep(0.2 + rng.random() * 0.3)
+
+        sock = asyncio.create_task(socket_loop())
+        async with httpx.AsyncClient(timeout=10) as client:
+            await asyncio.sleep(max(0, start_at - time.time()) + rng.random())
+            n = 0
+            while time.time() < stop:
+                node = nodes[state["node"]]
+                url = f"{node['http']}/api/sessions/{session['id']}/messages"
+                t0 = time.perf_counter()
+                try:
+                    if rng.random() < 0.3:
+                        n += 1
+                        r = await client.post(url, json={"text": f"u{uid}-{n}"}, headers=headers)
+                        ok = r.status_code == 201
+                        posts += ok
+                    else:
+                        r = await client.get(url, params={"limit": 50}, headers=headers)
+                        ok = r.status_code == 200
+                        reads += ok
+                except httpx.HTTPError:
+                    ok = False
+                    state["node"] = (state["node"] + 1) % len(nodes)
+                if ok:
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                else:
+                    errors += 1
+                await asyncio.sleep(0.2 + rng.random() * 0.8)
+        await sock
+        return {
+            "session": session["id"],
+            "latencies": latencies,
+            "errors": errors,
+            "posts": posts,
+            "reads": reads,
+            "received": state["received"],
+            "recoveries": state["recoveries"],
+        }
+
+    async def main():
+        return await asyncio.gather(*(one(index0 + i) for i in range(count)))
+
+    results.put(asyncio.run(main()))
+
+
+def run(users: int, seconds: int, fault: str | None, processes: int) -> dict:
+    setup_database()
+    redis = RedisServer().start()
+    env = app_env(f"{PG}/{DB}", redis.url, DJANGO_SECRET_KEY=SECRET, JWT_ACCESS_MINUTES="120")
+    env.update(DJANGO_DEBUG="0", DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_SECURE_SSL_REDIRECT="0")
+    nodes = [Node(env).start(), Node(env).start()]
+    try:
+        sessions = _sessions(env)
+        baseline = {s["id"]: s["last"] for s in sessions}
+        node_urls = [{"http": n.http, "ws": n.daphne.ws} for n in nodes]
+        start_at = time.time() + 5 + users * 0.02
+        results = mp.Queue()
+        per = [users // processes + (1 if i < users % processes else 0) for i in range(processes)]
+        workers, first = [], 0
+        for k in per:
+            workers.append(
+                mp.Process(
+                    target=user_worker, args=(first, k, node_urls, sessions, seconds, baseline, start_at, results)
+                )
+            )
+            first += k
+        for w in workers:
+            w.start()
+        fault_at = start_at + seconds / 2
+        fault_note = ""
+        if fault:
+            time.sleep(max(0, fault_at - time.time()))
+            if fault == "redis":
+                redis.stop()
+                time.sleep(10)
+                redis.start()
+                fault_note = "Redis stopped for 10 s at mid-run"
+            elif fault == "kill":
+                nodes[1].kill()
+                fault_note = "node 2 (gunicorn + daphne) killed with SIGKILL at mid-run"
+        outcome = [u for _ in workers for u in results.get(timeout=seconds + 180)]
+        for w in workers:
+            w.join(timeout=30)
+        return _summarise(outcome, sessions, users, seconds, fault_note, env)
+    finally:
+        for n in nodes:
+            n.stop()
+        redis.stop()
+        psql(f"DROP DATABASE IF EXISTS {DB}")
+
+
+def _django(env, script: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    return out.stdout.decode().strip().splitlines()[-1]
+
+
+def _sessions(env) -> list[dict]:
+    """Both demo sessions with tokens of their participants and the id of their last message."""
+    script = """
+import json
+from datetime import timedelta
+from rest_framework_simplejwt.tokens import AccessToken
+from k12.models import Booking
+from sessions_app.services import message_create
+out = []
+for booking in Booking.objects.select_related("student__parent", "student__user", "tutor").order_by("starts_at"):
+    people = [booking.student.parent, booking.tutor] + ([booking.student.user] if booking.student.user else [])
+    last = booking.messages.order_by("-seq").first()
+    last = last or message_create(booking=booking, sender=booking.tutor, text="start")[0]
+    tokens = []
+    for person in people:
+        token = AccessToken.for_user(person)
+        token.set_exp(lifetime=timedelta(hours=2))
+        tokens.append(str(token))
+    out.append({"id": str(booking.id), "tokens": tokens, "last": str(last.id)})
+print(json.dumps(out))
+"""
+    return json.loads(_django(env, script))
+
+
+def _stored_after(env, sessions) -> dict[str, list[str]]:
+    script = f"""
+import json
+from sessions_app.models import SessionMessage
+out = {{}}
+for s in {json.dumps([{"id": s["id"], "last": s["last"]} for s in sessions])}:
+    base = SessionMessage.objects.get(pk=s["last"]).seq
+    out[s["id"]] = [str(i) for i in SessionMessage.objects.filter(session_id=s["id"], seq__gt=base)
+                    .order_by("seq").values_list("id", flat=True)]
+print(json.dumps(out))
+"""
+    return json.loads(_django(env, script))
+
+
+def _summarise(outcome, sessions, users, seconds, fault_note, env) -> dict:
+    stored = _stored_after(env, sessions)
+    latencies = sorted(x for u in outcome for x in u["latencies"])
+    lost = duplicated = 0
+    for u in outcome:
+        expected = set(stored[u["session"]])
+        got = u["received"]
+        lost += len(expected - set(got))
+        duplicated += len(got) - len(set(got))
+    recoveries = [r for u in outcome for r in u["recoveries"]]
+    requests_ok = len(latencies)
+    return {
+        "users": users,
+        "seconds": seconds,
+        "fault": fault_note,
+        "requests": requests_ok,
+        "rps": requests_ok / seconds,
+        "posts": sum(u["posts"] for u in outcome),
+        "reads": sum(u["reads"] for u in outcome),
+        "p50": statistics.median(latencies) if latencies else float("nan"),
+        "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] if latencies else float("nan"),
+        "errors": sum(u["errors"] for u in outcome),
+        "stored": sum(len(v) for v in stored.values()),
+        "lost": lost,
+        "duplicated": duplicated,
+        "recovered_clients": len(recoveries),
+        "recovery_max": max(recoveries) if recoveries else 0.0,
+        "recovery_p50": statistics.median(recoveries) if recoveries else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, nargs="*", default=[50, 200])
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--fault", choices=["redis", "kill"], default=None)
+    parser.add_argument("--processes", type=int, default=4)
+    args = parser.parse_args()
+    print(f"load: {args.seconds} s per run, 2 nodes (gunicorn -w 2 + daphne each), Redis, PostgreSQL")
+    print(f"load before: {os.getloadavg()[0]:.2f} (1-min), cores: {os.cpu_count()}")
+    for users in args.users:
+        r = run(users, args.seconds, args.fault, args.processes)
+        print(
+            f"users={r['users']} requests={r['requests']} ({r['rps']:.0f}/s; {r['reads']} reads, {r['posts']} posts) "
+            f"p50={r['p50']:.1f} ms p99={r['p99']:.1f} ms errors={r['errors']} | live: stored={r['stored']} "
+            f"lost={r['lost']} duplicated={r['duplicated']}",
+            flush=True,
+        )
+        if r["fault"]:
+            print(
+                f"  fault: {r['fault']}; sockets that reconnected: {r['recovered_clients']}, "
+                f"recovery median {r['recovery_p50']:.1f} s, max {r['recovery_max']:.1f} s",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
