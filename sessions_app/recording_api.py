@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from k12 import permissions
-from k12.api import DETAIL, PAGE_PARAMS, R400, R401, R403, R404
+from k12 import permissions, throttling
+from k12.api import DETAIL, PAGE_PARAMS, R400, R401, R403, R404, R429
 from k12.audit import audit_record_many
 from k12.authentication import HeaderCsrfSessionAuthentication
 from k12.models import AuditAction
@@ -36,6 +36,7 @@ R413 = OpenApiResponse(DETAIL, description="Larger than RECORDING_MAX_BYTES.")
 
 class SessionRecordingsView(APIView):
     parser_classes = [RecordingMultiPartParser]
+    throttle_classes = [throttling.RecordingUploadThrottle]
 
     def get_authenticators(self):
         # An upload is authenticated by its Bearer token, or by a browser's session with the CSRF
@@ -82,6 +83,7 @@ class SessionRecordingsView(APIView):
             409: OpenApiResponse(DETAIL, description="The parent has not consented to recording."),
             411: R411,
             413: R413,
+            429: R429,
         },
     )
     def post(self, request: Request, session_id: str) -> Response:
@@ -104,6 +106,7 @@ class SessionRecordingsView(APIView):
 
 class RecordingUploadsView(APIView):
     parser_classes = [JSONParser]
+    throttle_classes = [throttling.RecordingUploadThrottle]
 
     @extend_schema(
         tags=["recordings"],
