@@ -13,6 +13,7 @@ README.md), read at request time.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -52,7 +53,9 @@ class AtomicRateThrottle(BaseThrottle):
         limit, period = parse_rate(rate)
         now = time.time()
         window = int(now // period)
-        cache_key = f"throttle:{self.scope}:{key}:{window}"
+        # hashed: keys carry user input (an email) and must be safe for any cache backend
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        cache_key = f"throttle:{self.scope}:{digest}:{window}"
         try:
             cache.add(cache_key, 0, timeout=period + 1)
             try:
