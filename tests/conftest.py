@@ -55,6 +55,18 @@ class World:
         return None if role == "anonymous" else getattr(self, role)
 
 
+# The contract's row "read session, messages, recordings": participants and admin 200.
+VIEW_ACCESS = {
+    "anonymous": 401,
+    "admin": 200,
+    "parent": 200,
+    "student_user": 200,
+    "tutor": 200,
+    "other_parent": 403,
+    "other_student_user": 403,
+    "other_tutor": 403,
+}
+
 ROLES = ["anonymous", "admin", "parent", "other_parent", "student_user", "other_student_user", "tutor", "other_tutor"]
 PARTICIPANTS = {"parent", "student_user", "tutor"}
 

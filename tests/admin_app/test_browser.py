@@ -19,20 +19,11 @@ from playwright.sync_api import expect, sync_playwright
 from admin_app import selectors
 from k12.models import Allocation, Notification
 from tests.conftest import PASSWORD
+from tests.e2e.browser import launch_chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TIMEOUT_MS = 15_000
 expect.set_options(timeout=TIMEOUT_MS)  # expect()'s own default is 5 s, short for a loaded 2-core machine
 
@@ -55,7 +46,7 @@ def test_staff_allocate_in_the_browser(world, desk_admin, live_server, mailoutbo
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)

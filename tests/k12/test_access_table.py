@@ -7,19 +7,10 @@ import uuid
 
 import pytest
 
-from tests.conftest import ROLES, next_slot
+from tests.conftest import ROLES, VIEW_ACCESS, next_slot
 
 ALL_OK = {role: 200 for role in ROLES} | {"anonymous": 401}
-PARTICIPANTS_ONLY = {
-    "anonymous": 401,
-    "admin": 200,
-    "parent": 200,
-    "student_user": 200,
-    "tutor": 200,
-    "other_parent": 403,
-    "other_student_user": 403,
-    "other_tutor": 403,
-}
+PARTICIPANTS_ONLY = VIEW_ACCESS
 CANCELLERS = PARTICIPANTS_ONLY | {"student_user": 403}
 BOOKERS = {role: 403 for role in ROLES} | {"anonymous": 401, "admin": 201, "parent": 201}
 ADD_CHILD_OF_PARENT = BOOKERS

@@ -13,18 +13,9 @@ from django.db import connection
 
 from sessions_app.models import SessionMessage
 from sessions_app.services import message_create
-from tests.conftest import ROLES, client_for
+from tests.conftest import ROLES, VIEW_ACCESS, client_for
 
-ACCESS = {
-    "anonymous": 401,
-    "admin": 200,
-    "parent": 200,
-    "student_user": 200,
-    "tutor": 200,
-    "other_parent": 403,
-    "other_student_user": 403,
-    "other_tutor": 403,
-}
+ACCESS = VIEW_ACCESS
 
 
 def url(booking) -> str:

@@ -24,22 +24,13 @@ from django.utils import timezone
 
 from sessions_app.models import RecordingStatus, SessionRecording
 from sessions_app.recording_playback import playback_url, recording_file
-from tests.conftest import ROLES
+from tests.conftest import ROLES, VIEW_ACCESS
 from tests.sessions_app.conftest import KEY, multipart, post_parts, upload, url
 
 pytestmark = pytest.mark.usefixtures("local_storage")
 
 UPLOADERS = {role: 403 for role in ROLES} | {"anonymous": 401, "admin": 201, "tutor": 201}
-READERS = {
-    "anonymous": 401,
-    "admin": 200,
-    "parent": 200,
-    "student_user": 200,
-    "tutor": 200,
-    "other_parent": 403,
-    "other_student_user": 403,
-    "other_tutor": 403,
-}
+READERS = VIEW_ACCESS
 DELETERS = {role: 403 for role in ROLES} | {"anonymous": 401, "admin": 204, "tutor": 204}
 
 
