@@ -389,7 +389,7 @@ def setup_django(args) -> None:
     django.setup()
 
 
-def _bulk_insert_sql(booking, senders: list, t0: dt.datetime, n: int) -> tuple[str, list]:
+def _bulk_insert_sql(booking, senders: list, t0: dt.datetime, n: int, seq_from: int = 0) -> tuple[str, list]:
     """INSERT ... SELECT generate_series for n messages of one session. Columns the benchmark does
     not care about (added by later features) get their model default, so the loader follows the
     model as it grows."""
@@ -401,7 +401,7 @@ def _bulk_insert_sql(booking, senders: list, t0: dt.datetime, n: int) -> tuple[s
         "id": ("gen_random_uuid()", []),
         "session_id": ("%s", [booking.pk]),
         "user_id": ("(%s::uuid[])[1 + g %% 3]", [senders]),
-        "seq": ("g", []),
+        "seq": ("%s + g", [seq_from]),
         "text": ("(%s::text[])[1 + g %% 12]", [PHRASES]),
         "created_at": ("%s::timestamptz + g * interval '2 seconds'", [t0]),
     }
@@ -440,7 +440,10 @@ def load_fixture(sizes: list[int]) -> dict:
     table_name = SessionMessage._meta.db_table
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     sessions = []
-    for i, (label, n) in enumerate([*((f"{n:,}", n) for n in sizes), ("wrk", PAGE)]):
+    # "wrk": the wrk comparison (GETs run before POSTs); "sweep": GETs of the worker sweep (never
+    # posted to, so its statistics stay true); "stale": the stale-statistics check.
+    extra = [("wrk", PAGE), ("sweep", PAGE), ("stale", PAGE)]
+    for i, (label, n) in enumerate([*((f"{n:,}", n) for n in sizes), *extra]):
         starts = dt.datetime(2031, 1, 1, 10, tzinfo=dt.UTC) + dt.timedelta(days=i)
         booking = Booking.objects.create(
             student=child,
@@ -473,7 +476,7 @@ def load_fixture(sizes: list[int]) -> dict:
             s = next(s for s in sessions if s["id"] == str(bid))
             assert last == count == hi == s["n"] and lo == 1 and nsenders == 3, (s, last, count, lo, hi)
     token = str(AccessToken.for_user(parent))
-    return {"sessions": sessions, "token": token, "parent": str(parent.id)}
+    return {"sessions": sessions, "token": token, "parent": str(parent.id), "senders": senders}
 
 
 def sql_per_request(fx: dict, big: dict) -> list[str]:
@@ -620,6 +623,39 @@ def breakdown(fx: dict, session: dict, n: int = 300) -> list[str]:
     return out
 
 
+def stale_statistics(fx: dict, grow: int = 20_000) -> list[str]:
+    """A session that grew after the last ANALYZE (what a busy new session looks like between two
+    autovacuum analyzes): does its newest page still read 101 rows, or all of them?"""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from k12.models import Booking
+    from sessions_app import selectors
+    from sessions_app.models import SessionMessage
+
+    session = next(s for s in fx["sessions"] if s["label"] == "stale")
+    booking = Booking.objects.get(pk=session["id"])
+    start = booking.last_message_seq
+    sql, params = _bulk_insert_sql(booking, fx["senders"], dt.datetime.now(dt.UTC), grow, seq_from=start)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    Booking.objects.filter(pk=booking.pk).update(last_message_seq=start + grow)
+    total = SessionMessage.objects.filter(session=booking).count()
+    with CaptureQueriesContext(connection) as ctx:
+        selectors.messages_page(booking, limit=PAGE)
+    with connection.cursor() as cursor:
+        for _ in range(2):
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + ctx.captured_queries[-1]["sql"])
+            plan = [row[0] for row in cursor.fetchall()]
+    reads_all = any("Sort Key" in line for line in plan)
+    verdict = (
+        f"PROBLEM: the page reads all {total:,} rows and sorts them (the cost grows with the history)"
+        if reads_all
+        else "ok: a backward range scan of (session_id, seq), 101 rows"
+    )
+    return [f"-- newest page of a session analyzed at {start} messages that now has {total:,}: {verdict}", *plan]
+
+
 def explain_pages(big: dict) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of the exact SQL messages_page runs (captured from Django)."""
     from django.db import connection
@@ -657,7 +693,7 @@ def measure_latency(port: int, fx: dict, samples: int, warmup: int, deadline_s: 
     rng = random.Random(3)
     jobs = []
     for s in fx["sessions"]:
-        if s["label"] == "wrk":
+        if s["label"] in ("wrk", "sweep", "stale"):
             continue
         base = f"/api/sessions/{s['id']}/messages"
         jobs.append((s["label"], "newest", "GET", f"{base}?limit={PAGE}", auth, None, 200))
@@ -667,11 +703,15 @@ def measure_latency(port: int, fx: dict, samples: int, warmup: int, deadline_s: 
     rows: dict[tuple[str, str], int] = {}
     deadline = time.monotonic() + deadline_s
     done = 0
-    for round_no in range(warmup + samples):
+    # GETs first, then POSTs: a page is read while its session holds exactly its N messages.
+    phases = [[j for j in jobs if j[2] == "GET"], [j for j in jobs if j[2] == "POST"]]
+    for round_no in [r for _ in phases for r in range(warmup + samples)]:
+        if round_no == 0:
+            phase = phases.pop(0)
         if time.monotonic() > deadline:
-            say(f"  (deadline of {deadline_s:.0f} s reached after {done} measured rounds)")
+            say(f"  (deadline of {deadline_s:.0f} s reached)")
             break
-        order = jobs[:]
+        order = phase[:]
         rng.shuffle(order)
         for label, kind, method, path, headers, body, expected in order:
             status, elapsed, data = request(port, method, path, headers, body)
@@ -683,7 +723,7 @@ def measure_latency(port: int, fx: dict, samples: int, warmup: int, deadline_s: 
                 rows[(label, kind)] = len(json.loads(data))
         if round_no >= warmup:
             done += 1
-    return {"times": times, "rows": rows, "rounds": done}
+    return {"times": times, "rows": rows, "rounds": done // 2}
 
 
 # --------------------------------------------------------------------------- wrk
@@ -777,7 +817,8 @@ def summarize(runs: list[dict]) -> dict:
 
 # --------------------------------------------------------------------------- profile
 
-_BOILERPLATE = ("gunicorn/", "<module>", "threading.py", "concurrent/futures", "selectors.py")
+_BOILERPLATE = ("gunicorn/", "<module>", "threading.py", "concurrent/futures", "selectors.py", "process ", "(base.py)")
+_BOILERPLATE += ("(wsgiapp.py)",)
 
 
 def profile(server: Server, url: str, script: str, token: str, seconds: int, logdir: Path) -> list[str]:
@@ -819,7 +860,10 @@ def profile(server: Server, url: str, script: str, token: str, seconds: int, log
         for name in set(names):
             inclusive[name] = inclusive.get(name, 0) + n
         own[names[-1]] = own.get(names[-1], 0) + n
-    lines = [f"{r['rps']:.0f} req/s while sampled (py-spy slows the workers); {total} samples, % of all samples"]
+    lines = [
+        f"{r['rps']:.0f} req/s while sampled (py-spy slows the workers); {total} samples, % of all samples "
+        "(waiting on PostgreSQL included)"
+    ]
     lines.append("  inclusive (the frame and what it calls):")
     shown = 0
     for name, n in sorted(inclusive.items(), key=lambda kv: -kv[1]):
@@ -974,7 +1018,7 @@ def main() -> int:
         rows = []
         meds = {}
         for s in fx["sessions"]:
-            if s["label"] == "wrk":
+            if s["label"] in ("wrk", "sweep", "stale"):
                 continue
             cells = [f"{s['n']:,}"]
             for kind in ("newest", "middle", "post"):
@@ -1024,6 +1068,11 @@ def main() -> int:
         say(f"## EXPLAIN (ANALYZE, BUFFERS) of the page queries at {big:,} messages (warm, second run)")
         for line in explain_pages(big_session):
             say(line)
+        say("## Plan with stale statistics (no ANALYZE since the session grew; autovacuum analyzes after 10 % of")
+        say("## the table changed, so a new session can grow large long before its statistics know it)")
+        for line in stale_statistics(fx):
+            say(line)
+        say()
         connection.close()
 
         if not args.no_peer:
@@ -1085,9 +1134,9 @@ def main() -> int:
                     f"{', '.join(f'{x:.2f}' for x in pairs)})   target >= 1.5x: {verdict}"
                 )
         if args.profile:
-            ours_wrk = next(s for s in fx["sessions"] if s["label"] == "wrk")
-            url = f"http://127.0.0.1:{port}/api/sessions/{ours_wrk['id']}/messages"
-            for kind, script in (("GET", "get.lua"), ("POST", "post.lua")):
+            for kind, script, label in (("GET", "get.lua", "sweep"), ("POST", "post.lua", "wrk")):
+                sess = next(s for s in fx["sessions"] if s["label"] == label)
+                url = f"http://127.0.0.1:{port}/api/sessions/{sess['id']}/messages"
                 say()
                 say(f"## Profile of our {kind} under wrk (py-spy, all {args.workers} workers, {args.duration} s)")
                 say(f"  machine busy before: {wait_quiet():.0f}%")
@@ -1100,12 +1149,12 @@ def main() -> int:
             say("## gunicorn worker count: one GET and one POST wrk run per count (same settings)")
             rows = []
             ours_wrk = next(s for s in fx["sessions"] if s["label"] == "wrk")
+            ours_sweep = next(s for s in fx["sessions"] if s["label"] == "sweep")
             for w in [int(x) for x in args.sweep_workers.split(",")]:
                 srv, p = start_gunicorn(args, w, logdir)
-                path = f"/api/sessions/{ours_wrk['id']}/messages"
-                t = Target("ours", srv, p, path, fx["token"], args.db)
                 cells = [str(w)]
-                for kind, script in (("GET", "get.lua"), ("POST", "post.lua")):
+                for kind, script, sess in (("GET", "get.lua", ours_sweep), ("POST", "post.lua", ours_wrk)):
+                    t = Target("ours", srv, p, f"/api/sessions/{sess['id']}/messages", fx["token"], args.db)
                     run_wrk(t.url(kind), script, fx["token"], max(2, args.warmup))
                     busy = wait_quiet()
                     cpu0 = cpu_snapshot(srv.proc.pid, args.db)
