@@ -297,3 +297,19 @@ def test_a_failing_channel_layer_does_not_lose_or_fail_the_message(
     assert response.status_code == 201
     assert SessionMessage.objects.get(pk=response.json()["id"]).text == "kept"
     assert "broadcast of message" in caplog.text
+
+
+def test_pages_have_one_index_to_choose(db):
+    """Only the unique (session_id, seq) index leads with session_id: a second, single-column
+    one lured the planner (with statistics older than a session's growth) into reading and
+    sorting the whole session instead of a backward range scan (bench/messages.py)."""
+    if connection.vendor != "postgresql":
+        pytest.fail("this check reads PostgreSQL's catalog; run it with DATABASE_URL (make test does)")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'sessions_app_sessionmessage'")
+        definitions = [row[0] for row in cursor.fetchall()]
+    leading_session = [d for d in definitions if "(session_id" in d]
+    assert len(leading_session) == 2, definitions  # the unique (session_id, seq) and client_id ones
+    assert not [d for d in definitions if d.endswith("(session_id)")], definitions
+    # and the default ordering is by the columns, not by the session (which would join and sort)
+    assert "k12_booking" not in str(SessionMessage.objects.all().query)
