@@ -156,16 +156,22 @@ def parse_uuid(value) -> uuid.UUID | None:
         return None
 
 
+def _get_or_404(queryset, object_id, label: str):
+    """The object with this id, or Http404 ("<label> not found.") if there is none or the id is
+    not a UUID: a malformed id is "does not exist", never a 500."""
+    pk = parse_uuid(object_id)
+    if pk is None:
+        raise Http404(f"{label} not found.")
+    try:
+        return queryset.get(pk=pk)
+    except queryset.model.DoesNotExist:
+        raise Http404(f"{label} not found.") from None
+
+
 def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
     """Fetch a session for ``action`` or raise: Http404 if it does not exist, PermissionDenied if
     the user may not. Malformed ids are "does not exist", never a 500."""
-    pk = parse_uuid(booking_id)
-    if pk is None:
-        raise Http404("Session not found.")
-    try:
-        booking = Booking.objects.select_related("student", "tutor", "subject").get(pk=pk)
-    except Booking.DoesNotExist:
-        raise Http404("Session not found.") from None
+    booking = _get_or_404(Booking.objects.select_related("student", "tutor", "subject"), booking_id, "Session")
     if not _BOOKING_PREDICATES[action](user, booking):
         raise PermissionDenied(_DENIED_MESSAGES[action])
     return booking
@@ -174,13 +180,9 @@ def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
 def access_allocation(user, allocation_id) -> Allocation:
     """Fetch an allocation for staff: Http404 if it does not exist (or the id is malformed),
     PermissionDenied for anyone who may not manage allocations."""
-    pk = parse_uuid(allocation_id)
-    if pk is None:
-        raise Http404("Allocation not found.")
-    try:
-        allocation = Allocation.objects.select_related("student", "tutor", "subject").get(pk=pk)
-    except Allocation.DoesNotExist:
-        raise Http404("Allocation not found.") from None
+    allocation = _get_or_404(
+        Allocation.objects.select_related("student", "tutor", "subject"), allocation_id, "Allocation"
+    )
     if not can_manage_allocations(user):
         raise PermissionDenied("Admin access only.")
     return allocation
@@ -189,13 +191,7 @@ def access_allocation(user, allocation_id) -> Allocation:
 def access_notification(user, notification_id) -> Notification:
     """Fetch one of the user's notifications: Http404 if it does not exist, PermissionDenied if it
     is someone else's (the contract's 404/403)."""
-    pk = parse_uuid(notification_id)
-    if pk is None:
-        raise Http404("Notification not found.")
-    try:
-        notification = Notification.objects.get(pk=pk)
-    except Notification.DoesNotExist:
-        raise Http404("Notification not found.") from None
+    notification = _get_or_404(Notification.objects.all(), notification_id, "Notification")
     if not can_read_notification(user, notification):
         raise PermissionDenied("This notification is not yours.")
     return notification
@@ -215,16 +211,10 @@ def access_recording(user, recording_id, action: RecordingAction = "view", *, bo
     ``booking``, when given) or the id is malformed, PermissionDenied if the user may not."""
     from sessions_app.models import SessionRecording  # sessions_app builds on k12, not the reverse
 
-    pk = parse_uuid(recording_id)
-    if pk is None:
-        raise Http404("Recording not found.")
     qs = SessionRecording.objects.select_related("session__student")
     if booking is not None:
         qs = qs.filter(session=booking)
-    try:
-        recording = qs.get(pk=pk)
-    except SessionRecording.DoesNotExist:
-        raise Http404("Recording not found.") from None
+    recording = _get_or_404(qs, recording_id, "Recording")
     allowed = {
         "view": lambda: can_view_booking(user, recording.session),
         "delete": lambda: can_delete_recording(user, recording),
@@ -266,27 +256,16 @@ def access_message(user, message_id):
     from django.apps import apps
 
     message_model = apps.get_model("sessions_app", "SessionMessage")
-    pk = parse_uuid(message_id)
-    if pk is None:
-        raise Http404("Message not found.")
-    try:
-        message = message_model.objects.select_related("session__student", "user").get(pk=pk)
-    except message_model.DoesNotExist:
-        raise Http404("Message not found.") from None
+    message = _get_or_404(message_model.objects.select_related("session__student", "user"), message_id, "Message")
     if not can_view_booking(user, message.session):
         raise PermissionDenied("Access denied to this session.")
     return message
 
 
 def access_student(user, student_id) -> Student:
-    """A student the user may see (students_visible_to), else Http404; malformed ids are 404."""
-    pk = parse_uuid(student_id)
-    if pk is None:
-        raise Http404("Student not found.")
-    try:
-        student = Student.objects.get(pk=pk)
-    except Student.DoesNotExist:
-        raise Http404("Student not found.") from None
-    if not students_visible_to(user).filter(pk=pk).exists():
+    """A student the user may see (students_visible_to): Http404 if there is no such student (or
+    the id is malformed), PermissionDenied if it exists but is not visible to the user."""
+    student = _get_or_404(Student.objects.all(), student_id, "Student")
+    if not students_visible_to(user).filter(pk=student.pk).exists():
         raise PermissionDenied("Access denied to this student.")
     return student

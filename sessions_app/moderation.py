@@ -27,7 +27,7 @@ def message_report(*, message: SessionMessage, reporter: User, reason, descripti
     """A participant of the message's session reports it. ``reason`` is one of ReportReason;
     ``description`` is required for "other". One report per message and reporter (409 after)."""
     booking = message.session
-    if not permissions.is_participant(reporter, booking):
+    if not permissions.can_report_message(reporter, booking):
         raise PermissionDenied("Only the session's participants can report its messages.")
     if not isinstance(reason, str) or reason not in ReportReason.values:
         raise field_error("reason", f"Must be one of: {', '.join(ReportReason.values)}.")
