@@ -51,6 +51,13 @@ PAGE_PARAMS = [
 ]
 
 
+def json_object(request: Request) -> dict:
+    """The request body, which must be a JSON object (an array, a string or null is a 400)."""
+    if not isinstance(request.data, dict):
+        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+    return request.data
+
+
 def exception_handler(exc, context):
     """DRF's handler, plus Django's ValidationError as a 400 (never a 500 for bad input)."""
     if isinstance(exc, DjangoValidationError):

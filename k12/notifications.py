@@ -15,6 +15,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from k12.formats import iso
 from k12.models import Allocation, Booking, Notification, User
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,8 @@ def notification_payload(notification: Notification) -> dict:
         "title": notification.title,
         "body": notification.body,
         "data": notification.data,
-        "created_at": notification.created_at.isoformat().replace("+00:00", "Z"),
-        "read_at": notification.read_at.isoformat().replace("+00:00", "Z") if notification.read_at else None,
+        "created_at": iso(notification.created_at),
+        "read_at": iso(notification.read_at) if notification.read_at else None,
     }
 
 

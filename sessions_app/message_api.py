@@ -6,13 +6,13 @@ from urllib.parse import urlencode
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from k12 import permissions, throttling
-from k12.api import R400, R401, R403, R404, R429
+from k12.api import R400, R401, R403, R404, R429, json_object
 from k12.pagination import DEFAULT_LIMIT, MAX_LIMIT, link_header, parse_limit
 from sessions_app import selectors, services
 from sessions_app.payloads import message_payload
@@ -88,13 +88,9 @@ class SessionMessagesView(APIView):
     def post(self, request: Request, session_id: str) -> Response:
         """Send a message. Broadcast once to the session's live room after it is stored."""
         booking = permissions.access_booking(request.user, session_id, "message")
-        if not isinstance(request.data, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        body = json_object(request)
         message, created = services.message_create(
-            booking=booking,
-            sender=request.user,
-            text=request.data.get("text"),
-            client_id=request.data.get("client_id"),
+            booking=booking, sender=request.user, text=body.get("text"), client_id=body.get("client_id")
         )
         payload = message_payload(message, staff=permissions.is_admin(request.user))
         return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from k12.formats import iso
 from k12.models import display_name
 from sessions_app.models import SessionMessage
 from sessions_app.selectors import MessageRow
 
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+__all__ = ["iso", "message_payload"]
 
 
 def message_payload(message: SessionMessage | MessageRow, *, staff: bool = False) -> dict:

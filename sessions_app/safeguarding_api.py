@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from k12 import permissions
-from k12.api import R400, R401, R403, R404, R409
+from k12.api import R400, R401, R403, R404, R409, json_object
 from sessions_app import moderation, selectors, services
 from sessions_app.message_api import MessageOut
 from sessions_app.models import ReportReason
@@ -43,12 +43,6 @@ class ReadOut(serializers.Serializer):
     unread = serializers.IntegerField()
 
 
-def _object_body(request: Request) -> dict:
-    if not isinstance(request.data, dict):
-        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-    return request.data
-
-
 class MessageReportView(APIView):
     @extend_schema(
         tags=["safeguarding"],
@@ -58,7 +52,7 @@ class MessageReportView(APIView):
     def post(self, request: Request, message_id: str) -> Response:
         """A participant reports a message to the staff's moderation queue."""
         message = permissions.access_message(request.user, message_id)
-        body = _object_body(request)
+        body = json_object(request)
         report = moderation.message_report(
             message=message,
             reporter=request.user,
@@ -90,7 +84,7 @@ class MessageHideView(APIView):
         message = permissions.access_message(request.user, message_id)
         if not permissions.can_moderate(request.user):
             raise exceptions.PermissionDenied("Only staff can moderate messages.")
-        body = HideIn(data=_object_body(request))
+        body = HideIn(data=json_object(request))
         body.is_valid(raise_exception=True)
         if self.hide:
             message = moderation.message_hide(
@@ -110,7 +104,7 @@ class SessionReadView(APIView):
     def post(self, request: Request, session_id: str) -> Response:
         """Mark the session's chat read up to a message; answers how many are still unread."""
         booking = permissions.access_booking(request.user, session_id, "view")
-        body = _object_body(request)
+        body = json_object(request)
         services.read_cursor_advance(booking=booking, user=request.user, up_to=body.get("up_to"))
         annotated = selectors.sessions_with_unread(type(booking).objects.filter(pk=booking.pk), request.user)
         return Response({"session_id": str(booking.id), "unread": annotated.values_list("unread", flat=True)[0]})
