@@ -6,5 +6,6 @@ from datetime import UTC, datetime
 
 
 def iso(dt: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``, as DRF renders datetimes."""
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with a ``Z`` and always six fractional digits (what PostgreSQL's
+    ``to_char(..., 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`` prints too: sessions_app.selectors)."""
+    return dt.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from k12 import permissions, throttling
 from k12.api import R400, R401, R403, R404, R429, json_object
 from k12.pagination import DEFAULT_LIMIT, MAX_LIMIT, link_header, parse_limit
-from sessions_app import selectors, services
+from sessions_app import message_fastpath, selectors, services
 from sessions_app.payloads import message_payload
 
 
@@ -42,6 +42,22 @@ class MessageIn(serializers.Serializer):
 
 class SessionMessagesView(APIView):
     throttle_classes = [throttling.MessagePostThrottle]
+
+    def dispatch(self, request, *args, **kwargs):
+        # The hot path answers the ordinary request (a valid Bearer token, access, valid input)
+        # and declines everything else, which DRF serves below (sessions_app/message_fastpath.py).
+        response = message_fastpath.serve(request, kwargs.get("session_id", ""))
+        if response is not None:
+            return response
+        return super().dispatch(request, *args, **kwargs)
+
+    def check_throttles(self, request):
+        verdict = getattr(request._request, message_fastpath.THROTTLE_VERDICT, None)
+        if verdict is None:
+            return super().check_throttles(request)
+        allowed, wait = verdict  # already counted by the hot path: not counted twice
+        if not allowed:
+            self.throttled(request, wait)
 
     @extend_schema(
         tags=["chat"],

@@ -33,6 +33,11 @@ class MessageRow:
 ROW_FIELDS = ("id", "seq", "text", "created_at", "user_id", "user__first_name", "user__last_name", "hidden_at")
 
 
+# (id, seq, text, created_at, user_id, first_name, last_name, hidden) with the ids and the time
+# already rendered as text by PostgreSQL: what wire_page returns.
+WireRow = tuple[str, int, str, str, str, str, str, bool]
+
+
 @dataclass(frozen=True)
 class MessagePage:
     messages: list[MessageRow]  # oldest first
@@ -125,3 +130,46 @@ def messages_in_range(session_id, *, after_seq: int, upto_seq: int, limit: int =
     """Messages with after_seq < seq <= upto_seq, oldest first (a live room's gap fill)."""
     qs = SessionMessage.objects.filter(session_id=session_id, seq__gt=after_seq, seq__lte=upto_seq)
     return _rows(qs.order_by("seq")[:limit])
+
+
+def _wire_page_sql(where: str, order: str) -> str:
+    messages = SessionMessage._meta.db_table
+    users = SessionMessage._meta.get_field("user").related_model._meta.db_table
+    return (
+        "SELECT m.id::text, m.seq, m.text, "  # noqa: S608
+        """to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), """
+        "m.user_id::text, u.first_name, u.last_name, m.hidden_at IS NOT NULL "
+        f"FROM {messages} m JOIN {users} u ON u.id = m.user_id "
+        f"WHERE m.session_id = %s {where} ORDER BY m.seq {order} LIMIT %s"
+    )
+
+
+_WIRE_PAGE_SQL = {
+    "newest": _wire_page_sql("", "DESC"),
+    "before": _wire_page_sql("AND m.seq < %s", "DESC"),
+    "after": _wire_page_sql("AND m.seq > %s", "ASC"),
+}
+
+
+def wire_page(session_id: uuid.UUID, *, before_seq: int | None, after_seq: int | None, limit: int):
+    """``messages_page`` for PostgreSQL with the rows rendered as text by the database (no UUID
+    or datetime objects built only to be printed again): the REST hot path
+    (sessions_app.message_fastpath). Same pages, same order, same index range scan. Returns
+    ``(rows oldest first, has_older, has_newer)``; the cursors are seqs, already resolved."""
+    from django.db import connection
+
+    if after_seq is not None:
+        sql, params = _WIRE_PAGE_SQL["after"], [session_id, after_seq, limit + 1]
+    elif before_seq is not None:
+        sql, params = _WIRE_PAGE_SQL["before"], [session_id, before_seq, limit + 1]
+    else:
+        sql, params = _WIRE_PAGE_SQL["newest"], [session_id, limit + 1]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if after_seq is not None:
+        return rows, True, more
+    rows.reverse()
+    return rows, more, before_seq is not None

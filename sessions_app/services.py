@@ -9,6 +9,7 @@ import uuid
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from k12 import permissions, realtime
@@ -58,7 +59,7 @@ def validate_client_id(client_id) -> uuid.UUID | None:
     raise field_error("client_id", "Must be a UUID.")
 
 
-def _next_seq(booking: Booking) -> int:
+def _next_seq(booking: Booking) -> int | None:
     """Bump the session's message counter, holding the session row's lock until commit: a
     session's messages are numbered, and become visible, in one order."""
     table = Booking._meta.db_table
@@ -68,7 +69,8 @@ def _next_seq(booking: Booking) -> int:
             "RETURNING last_message_seq",
             [booking.pk.hex if connection.vendor == "sqlite" else booking.pk],
         )
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def broadcast_message(message: SessionMessage) -> None:
@@ -96,26 +98,91 @@ def message_create(*, booking: Booking, sender: User, text, client_id=None) -> t
       ``created=False``; nothing new is stored or broadcast, also under concurrent retries.
     - The broadcast runs on commit, once per created message; if it fails the message stays
       stored and the call still succeeds.
-    Returns ``(message, created)``.
+    Returns ``(message, created)``. Raises Http404 if the session no longer exists.
     """
     if not permissions.can_send_message(sender, booking):
         raise PermissionDenied("Access denied to this session.")
     text = validate_message_text(text)
     client_uuid = validate_client_id(client_id)
+    store = _store_one_statement if connection.vendor == "postgresql" else _store_in_transaction
+    message = store(booking, sender, text, client_uuid)
+    if message is None:  # a retry: the first message with this client_id
+        existing = (
+            SessionMessage.objects.select_related("user")
+            .filter(session_id=booking.pk, user_id=sender.pk, client_id=client_uuid)
+            .order_by()
+            .first()
+        )
+        if existing is None:
+            raise Http404("Session not found.")
+        return existing, False
+    message.user = sender
+    transaction.on_commit(lambda: broadcast_message(message))
+    return message, True
+
+
+def _store_one_statement(
+    booking: Booking, sender: User, text: str, client_uuid: uuid.UUID | None
+) -> SessionMessage | None:
+    """PostgreSQL: bump the session's counter and insert the message in one statement, which
+    is atomic on its own and holds the session row's lock until it commits (so messages become
+    visible in seq order). A retried client_id inserts nothing (ON CONFLICT on the idempotency
+    index) and returns None; so does a session that no longer exists."""
+    message_id = uuid.uuid4()
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, [booking.pk, message_id, booking.pk, sender.pk, text, client_uuid])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    seq, created_at = row
+    message = SessionMessage(
+        id=message_id,
+        session_id=booking.pk,
+        user_id=sender.pk,
+        seq=seq,
+        text=text,
+        client_id=client_uuid,
+        created_at=created_at,
+    )
+    message._state.adding = False  # stored: a later save() updates this row
+    message._state.db = connection.alias
+    return message
+
+
+def _store_in_transaction(
+    booking: Booking, sender: User, text: str, client_uuid: uuid.UUID | None
+) -> SessionMessage | None:
+    """Any other database: the same steps in a transaction (the counter's row lock is held to
+    the commit)."""
     with transaction.atomic():
         seq = _next_seq(booking)
+        if seq is None:
+            return None
         if client_uuid is not None:
-            existing = (
-                SessionMessage.objects.select_related("user")
-                .filter(session=booking, user=sender, client_id=client_uuid)
-                .first()
-            )
-            if existing is not None:
-                return existing, False
-        message = SessionMessage.objects.create(session=booking, user=sender, seq=seq, text=text, client_id=client_uuid)
-        message.user = sender
-        transaction.on_commit(lambda: broadcast_message(message))
-    return message, True
+            exists = SessionMessage.objects.filter(session=booking, user=sender, client_id=client_uuid).exists()
+            if exists:
+                return None
+        return SessionMessage.objects.create(
+            session_id=booking.pk, user=sender, seq=seq, text=text, client_id=client_uuid
+        )
+
+
+def _insert_sql() -> str:
+    booking_table = Booking._meta.db_table
+    table = SessionMessage._meta.db_table
+    # clock_timestamp(): when the row is made, i.e. after the session's lock was granted, so
+    # created_at follows seq as closely as the clock allows
+    return (
+        f"WITH bumped AS (UPDATE {booking_table} SET last_message_seq = last_message_seq + 1 "  # noqa: S608
+        "WHERE id = %s RETURNING last_message_seq) "
+        f"INSERT INTO {table} (id, session_id, user_id, seq, text, client_id, created_at, hidden_reason) "
+        "SELECT %s, %s, %s, last_message_seq, %s, %s, clock_timestamp(), '' FROM bumped "
+        "ON CONFLICT (session_id, user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING "
+        "RETURNING seq, created_at"
+    )
+
+
+_INSERT_SQL = _insert_sql()
 
 
 def read_cursor_advance(*, booking: Booking, user: User, up_to) -> int:

@@ -1,0 +1,203 @@
+"""The chat's hot path: GET/POST /api/sessions/{id}/messages for a valid Bearer token, served
+without DRF's request machinery (issue 3: at least 1.5x the guide's backend in requests/s).
+
+It only ever *succeeds*. It answers when the request is well formed, the token is a valid
+access token of an active user, the user may read (GET) or write to (POST) the session and
+the parameters are valid; in every other case it returns ``None`` before doing anything, and
+``SessionMessagesView`` serves the request the full DRF way, which produces the contract's
+401/403/404/400/415 answers. What it does is the same as the DRF path, through the same code:
+
+- the token is checked by simplejwt's own ``JWTAuthentication.get_validated_token``;
+- the access decision is ``k12.permissions`` (``can_view_booking`` / ``can_send_message``),
+  asked about a session and a viewer read in one query (JWTAuthentication's user load and
+  ``access_booking``'s fetch, together, with the cursor's position when there is one);
+- the page is ``selectors.wire_page`` (the same range scan as ``messages_page``), rendered by
+  ``payloads.wire_payload`` (the same fields as ``message_payload``);
+- a message is stored by ``services.message_create``, the one write path;
+- the per-user posting limit is counted here once; over it, the DRF path answers 429
+  (``SessionMessagesView.check_throttles`` reuses the verdict instead of counting again);
+- JSON is rendered as DRF's ``JSONRenderer`` renders it (compact, UTF-8, U+2028/9 escaped).
+
+tests/sessions_app/test_message_fastpath.py holds both paths to the same answers.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse
+from rest_framework.exceptions import ValidationError
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+
+from k12 import permissions, throttling
+from k12.models import Booking, Student, User
+from k12.pagination import link_header, parse_limit
+from sessions_app import selectors, services
+from sessions_app.models import SessionMessage
+from sessions_app.payloads import message_payload, wire_payload
+
+ALLOW = "GET, POST, HEAD, OPTIONS"
+THROTTLE_VERDICT = "k12_message_throttle_verdict"  # request attribute read by SessionMessagesView
+
+_jwt = JWTAuthentication()
+
+
+def _viewer_sql() -> str:
+    users, bookings, students = User._meta.db_table, Booking._meta.db_table, Student._meta.db_table
+    messages = SessionMessage._meta.db_table
+    return (
+        "SELECT u.role, u.is_active, u.first_name, u.last_name, "  # noqa: S608
+        "b.id, b.tutor_id, b.student_id, s.parent_id, s.user_id, "
+        f"(SELECT m.seq FROM {messages} m WHERE m.session_id = b.id AND m.id = %s) "
+        f"FROM {users} u LEFT JOIN {bookings} b ON b.id = %s LEFT JOIN {students} s ON s.id = b.student_id "
+        "WHERE u.id = %s"
+    )
+
+
+_VIEWER_SQL = _viewer_sql()
+
+
+def _bearer_user_id(request: HttpRequest):
+    """The user id of a valid access token in ``Authorization: Bearer``, else None."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if not header:
+        return None
+    parts = header.split()
+    if len(parts) != 2 or parts[0] not in jwt_settings.AUTH_HEADER_TYPES:
+        return None
+    try:
+        token = _jwt.get_validated_token(parts[1].encode("iso-8859-1"))
+    except (InvalidToken, TokenError, UnicodeEncodeError):
+        return None
+    user_id = token.get(jwt_settings.USER_ID_CLAIM)
+    return permissions.parse_uuid(user_id) if user_id is not None else None
+
+
+def _viewer_and_session(user_id, session_id, cursor_id=None):
+    """``(user, booking, cursor_seq)`` when the token's user exists and is active and the
+    session exists; else None. One query; the objects carry only what the access rule reads."""
+    with connection.cursor() as cursor:
+        cursor.execute(_VIEWER_SQL, [cursor_id, session_id, user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    role, is_active, first_name, last_name, booking_id, tutor_id, student_id, parent_id, student_user_id, seq = row
+    if not is_active or booking_id is None:
+        return None  # DRF: 401 "User is inactive"; access_booking: 404
+    user = User(id=user_id, role=role, is_active=True, first_name=first_name, last_name=last_name)
+    booking = Booking(id=booking_id, tutor_id=tutor_id, student_id=student_id)
+    booking.student = Student(id=student_id, parent_id=parent_id, user_id=student_user_id)
+    return user, booking, seq
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(data, status: int = 200) -> HttpResponse:
+    body = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    response = HttpResponse(body.encode("utf-8"), status=status, content_type="application/json")
+    response["Allow"] = ALLOW
+    return response
+
+
+def serve(request: HttpRequest, session_id: str) -> HttpResponse | None:
+    if connection.vendor != "postgresql":
+        return None  # wire_page and the one-statement insert are PostgreSQL's
+    if request.method == "GET":
+        return _get(request, session_id)
+    if request.method == "POST":
+        return _post(request, session_id)
+    return None
+
+
+def _get(request: HttpRequest, session_id: str) -> HttpResponse | None:
+    params = request.GET
+    if set(params) - {"limit", "before", "after"}:
+        return None
+    before, after = params.get("before"), params.get("after")
+    if before is not None and after is not None:
+        return None
+    try:
+        limit = parse_limit(params.get("limit"))
+    except ValidationError:
+        return None
+    cursor_id = None
+    if before is not None or after is not None:
+        cursor_id = permissions.parse_uuid(before if before is not None else after)
+        if cursor_id is None:
+            return None
+    session_pk = permissions.parse_uuid(session_id)
+    user_id = _bearer_user_id(request)
+    if session_pk is None or user_id is None:
+        return None
+    found = _viewer_and_session(user_id, session_pk, cursor_id)
+    if found is None:
+        return None
+    user, booking, cursor_seq = found
+    if not permissions.can_view_booking(user, booking):
+        return None
+    if cursor_id is not None and cursor_seq is None:
+        return None  # not a message of this session: the DRF path's 400
+    rows, has_older, has_newer = selectors.wire_page(
+        session_pk,
+        before_seq=cursor_seq if before is not None else None,
+        after_seq=cursor_seq if after is not None else None,
+        limit=limit,
+    )
+    staff = permissions.is_admin(user)
+    response = _json([wire_payload(row, staff=staff) for row in rows])
+    if rows:
+        links = {}
+        base = request.build_absolute_uri(request.path)
+        if has_older:
+            links["prev"] = f"{base}?{urlencode({'before': rows[0][0], 'limit': limit})}"
+        if has_newer:
+            links["next"] = f"{base}?{urlencode({'after': rows[-1][0], 'limit': limit})}"
+        if links:
+            response["Link"] = link_header(links)
+    return response
+
+
+def _post(request: HttpRequest, session_id: str) -> HttpResponse | None:
+    if request.content_type != "application/json" or request.content_params.get("charset", "utf-8").lower() != "utf-8":
+        return None
+    try:
+        body = json.loads(request.body, parse_constant=_no_constants)  # DRF's strict JSON
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    try:
+        services.validate_message_text(body.get("text"))
+        services.validate_client_id(body.get("client_id"))
+    except ValidationError:
+        return None
+    session_pk = permissions.parse_uuid(session_id)
+    user_id = _bearer_user_id(request)
+    if session_pk is None or user_id is None:
+        return None
+    found = _viewer_and_session(user_id, session_pk)
+    if found is None:
+        return None
+    user, booking, _ = found
+    if not permissions.can_send_message(user, booking):
+        return None
+    request.user = user
+    throttle = throttling.MessagePostThrottle()
+    allowed = throttle.allow_request(request, None)
+    setattr(request, THROTTLE_VERDICT, (allowed, throttle.wait() if not allowed else None))
+    if not allowed:
+        return None  # counted once here; the DRF path answers 429 from the verdict
+    try:
+        message, created = services.message_create(
+            booking=booking, sender=user, text=body.get("text"), client_id=body.get("client_id")
+        )
+    except Http404:
+        return None  # deleted meanwhile, nothing stored: the DRF path's 404
+    return _json(message_payload(message, staff=permissions.is_admin(user)), status=201 if created else 200)
