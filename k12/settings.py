@@ -229,12 +229,32 @@ RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 0)
 
 # --- Channels ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
+# channels-redis and redis-py 8: redis-py reads with a 5 s socket timeout by default, which made
+# every quiet blocking receive of the list layer fail ("Timeout reading from ...") and crashed
+# idle sockets' consumers (channels_redis#422). Reads get longer than any blocking pop, so a dead
+# connection is still noticed; connecting to a Redis that is down fails fast.
+REDIS_LAYER_HOST = {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}
+# CHANNEL_LAYER: "pubsub" (the default) or "lists". See README, "The live room".
+CHANNEL_LAYER = env_str("CHANNEL_LAYER", "pubsub")
+if CHANNEL_LAYER not in ("pubsub", "lists"):
+    raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' or 'lists', not {CHANNEL_LAYER!r}")
+if REDIS_URL and CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            # One PUBLISH a broadcast; each server process is subscribed once per room
+            # (sessions_app/hub.py), so a frame reaches a process in one push, no polling of
+            # per-socket queues. Nothing is stored: a process that misses a frame (Redis
+            # restarting) fills the gap from the database on the next one.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_LAYER_HOST], "prefix": env_str("CHANNEL_LAYER_PREFIX", "k12")},
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [REDIS_LAYER_HOST],
                 # Chat frames are small and consumers drain them at once; a client whose
                 # queue reaches this is stuck, and dropping for it beats growing without bound.
                 "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
@@ -246,6 +266,7 @@ if REDIS_URL:
             },
         }
     }
+if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -13,7 +13,8 @@ What closes the guide's holes:
   with a fresh one, so a socket does not outlive a logout by more than the token's lifetime.
 
 Consumers do no slow work: database access runs in ``database_sync_to_async``; a broadcast frame
-arrives pre-encoded and is written as is.
+arrives pre-encoded, once per process, and the process's room hub (sessions_app/hub.py) writes
+it to each socket in the room directly.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from k12 import permissions
 from k12.models import User
 from k12.notifications import user_group
 from sessions_app import selectors, services
+from sessions_app.hub import hub_for
 from sessions_app.payloads import message_payload
 
 logger = logging.getLogger(__name__)
@@ -159,6 +161,12 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         # Live frames at or below it are duplicates; a frame beyond the next one means earlier
         # broadcasts were lost or overtaken, and the gap is filled from the database first.
         self.rooms: dict[str, int] = {}
+        # Room events that arrive while a room's history is being read are held until the
+        # `joined` frame has gone out; events behind a gap wait in `backlog` until it is filled.
+        self.joining: dict[str, list[dict]] = {}
+        self.backlog: list[dict] | None = None
+        self.drain_task: asyncio.Task | None = None
+        self.hub = hub_for(self.channel_layer)
         self.bucket = TokenBucket(_setting("WS_RATE_PER_SECOND", 10.0), _setting("WS_RATE_BURST", 20.0))
         self.rate_strikes = 0
         self.last_typing: dict[str, float] = {}
@@ -171,10 +179,10 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             await self._authenticated(scope_user, expires_at=None)
 
     async def disconnect(self, code):
-        for task in (self.deadline_task, self.recheck_task):
+        for task in (self.deadline_task, self.recheck_task, self.drain_task):
             if task is not None:
                 task.cancel()
-        for session_id in list(self.rooms):
+        for session_id in {*self.rooms, *self.joining}:
             await self._leave(session_id)
         if self.user is not None:
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
@@ -254,18 +262,23 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         after = frame.get("after")
         if after is not None and not isinstance(after, str):
             raise FrameError("'after' must be a message id.", field="after")
-        # Join the group before reading history: a message committed in between arrives live
-        # (and is de-duplicated against `missed`), never falls between the two.
-        await self.channel_layer.group_add(services.session_group(session_id), self.channel_name)
+        # Be in the room before reading history: a message committed in between is held in
+        # `joining` and given after `joined` (de-duplicated against `missed`), never lost.
+        self.joining[session_id] = []
+        await self.hub.join(session_id, self)
         try:
             missed, delivered, has_more = await _join(self.user, session_id, after)
         except (Http404, PermissionDenied, ValidationError) as exc:
+            self.joining.pop(session_id, None)
             if session_id not in self.rooms:
-                await self.channel_layer.group_discard(services.session_group(session_id), self.channel_name)
+                await self.hub.leave(session_id, self)
             await self._access_error(exc, session_id)
             return
         self.rooms[session_id] = delivered
+        held = self.joining.pop(session_id)
         await self._send_json({"type": "joined", "sessionId": session_id, "missed": missed, "hasMore": has_more})
+        for event in held:
+            await self.hub_event(event)
 
     async def on_leave(self, frame):
         session_id = self._session_id(frame)
@@ -307,19 +320,60 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         )
         await self.channel_layer.group_send(
             services.session_group(session_id),
-            {"type": "room.typing", "frame": frame_out, "origin": self.channel_name},
+            {"type": "room.typing", "frame": frame_out, "origin": self.channel_name, "sessionId": session_id},
         )
 
-    # --- events from the channel layer -------------------------------------------------------
+    # --- room events, handed over by the process's room hub (sessions_app/hub.py) --------------
 
-    async def room_frame(self, event):
-        """A new message, in session order and exactly once per socket: a broadcast that was
-        lost (Redis blinked) or overtaken (two server processes) does not leave a hole that a
-        reconnect with `after` could skip over."""
+    async def hub_event(self, event: dict) -> None:
+        """A room event for this socket. The common case, the next message of a room, is
+        written at once; one behind a gap (a broadcast lost while Redis blinked, or overtaken
+        between two server processes) waits, with everything after it, for the gap to be
+        filled from the database, so each socket gets every message once and in order."""
         session_id = event.get("sessionId")
-        delivered = self.rooms.get(session_id)
-        if delivered is None:
-            return  # left the room, or never finished joining
+        held = self.joining.get(session_id)
+        if held is not None:
+            held.append(event)
+            return
+        if self.backlog is None and not self._behind_a_gap(event):
+            await self._deliver(event)
+            return
+        if self.backlog is None:
+            self.backlog = []
+            self.drain_task = asyncio.create_task(self._drain())
+        self.backlog.append(event)
+
+    def _behind_a_gap(self, event: dict) -> bool:
+        if event.get("type") != "room.frame":
+            return False
+        delivered = self.rooms.get(event.get("sessionId"))
+        seq = event.get("seq")
+        return delivered is not None and isinstance(seq, int) and seq > delivered + 1
+
+    async def _drain(self) -> None:
+        try:
+            while self.backlog:
+                await self._deliver(self.backlog.pop(0))
+        except Exception:
+            logger.exception("live room: delivery after a gap failed")  # the next frame retries
+        finally:
+            self.backlog = None
+
+    async def _deliver(self, event: dict) -> None:
+        session_id = event.get("sessionId")
+        if session_id not in self.rooms:
+            return  # left the room
+        kind = event.get("type")
+        if kind == "room.moderation":
+            await self.send(text_data=event["frame"])
+        elif kind == "room.typing":
+            if event.get("origin") != self.channel_name:
+                await self.send(text_data=event["frame"])
+        elif kind == "room.frame":
+            await self._deliver_message(session_id, event)
+
+    async def _deliver_message(self, session_id: str, event: dict) -> None:
+        delivered = self.rooms[session_id]
         seq = event.get("seq")
         if not isinstance(seq, int) or seq <= delivered:
             return  # already given (in `missed`, or by a gap fill)
@@ -333,13 +387,7 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             self.rooms[session_id] = item["seq"]
             await self._send_json({"type": "newMessage", "sessionId": session_id, "message": item["payload"]})
 
-    async def room_moderation(self, event):
-        if event.get("sessionId") in self.rooms:
-            await self.send(text_data=event["frame"])
-
-    async def room_typing(self, event):
-        if event.get("origin") != self.channel_name:
-            await self.send(text_data=event["frame"])
+    # --- events from the channel layer (this socket's own channel) ----------------------------
 
     async def notification_push(self, event):
         await self._send_json({"type": "notification", "notification": event["notification"]})
@@ -363,7 +411,8 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
 
     async def _leave(self, session_id: str):
         self.rooms.pop(session_id, None)
-        await self.channel_layer.group_discard(services.session_group(session_id), self.channel_name)
+        self.joining.pop(session_id, None)
+        await self.hub.leave(session_id, self)
 
     async def _auth_deadline(self):
         await asyncio.sleep(_setting("WS_AUTH_TIMEOUT_SECONDS", 10))

@@ -225,6 +225,21 @@ async def test_rest_post_reaches_the_room(world):
     await tutor.disconnect()
 
 
+async def test_a_quiet_room_keeps_its_sockets(world):
+    """Nobody writes for longer than the channel layer's blocking read (5 s): the socket stays
+    open and the next message still arrives. (redis-py 8 reads with a 5 s socket timeout by
+    default, which broke every idle receive with "Timeout reading from ...": channels_redis#422.)"""
+    tutor, _ = await joined(world.tutor, world.booking)
+    assert await tutor.receive_nothing(timeout=6.5, interval=0.5)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token(world.parent)}")
+    response = await sync_to_async(client.post)(
+        f"/api/sessions/{world.booking.id}/messages", {"text": "still there?"}, format="json"
+    )
+    assert (await tutor.receive_json_from())["message"] == response.json()
+    await tutor.disconnect()
+
+
 async def test_send_retry_with_client_id_is_stored_once(world):
     parent, _ = await joined(world.parent, world.booking)
     tutor, _ = await joined(world.tutor, world.booking)
