@@ -21,6 +21,8 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +34,15 @@ from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_
 PG = "postgres://postgres@127.0.0.1:5432"
 DB = "k12_bench_fanout"
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
+# The servers run as in production (DEBUG off: no query log, no debug pages); TLS would end at
+# the proxy, so no redirect to https here.
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": SECRET,
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "DJANGO_SECURE_SSL_REDIRECT": "0",
+}
+NODE_CLIENT = Path(__file__).resolve().parent / "fanout_client.js"
 
 
 def psql(sql: str) -> None:
@@ -138,24 +149,129 @@ def client_worker(urls, tokens, session_id, count, expected, ready, go, results)
     asyncio.run(main())
 
 
-def run(n_clients: int, messages: int, rate: float, processes: int) -> dict:
+def _cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total
+
+
+def _tree(pid: int) -> list[int]:
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *(int(c) for c in children)]
+
+
+def _postgres_pids() -> list[int]:
+    return [int(p) for p in subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()]
+
+
+def cpu_snapshot(daphnes, gunicorn, redis) -> dict[str, int]:
+    """CPU ticks so far, per part of the system (the client's own come from its rusage)."""
+    return {
+        "daphnes": _cpu_ticks([p for d in daphnes for p in _tree(d.proc.pid)]),
+        "gunicorn": _cpu_ticks(_tree(gunicorn.pid)),
+        "postgres": _cpu_ticks(_postgres_pids()),
+        "redis": _cpu_ticks([redis.proc.pid]) if getattr(redis, "proc", None) else 0,
+    }
+
+
+def node_clients(daphnes, http_port: int, data: dict, n_clients: int, messages: int, rate: float, on_phase) -> dict:
+    """bench/fanout_client.js (Node, `ws`): the figures of record. ``on_phase("start"|"end")``
+    is called when the client starts and ends the measured messages."""
+    if not (NODE_CLIENT.parent / "node_modules" / "ws").exists():
+        subprocess.run(["npm", "ci", "--silent"], cwd=NODE_CLIENT.parent, check=True)
+    argv = ["node", str(NODE_CLIENT), "--ws", ",".join(d.ws for d in daphnes)]
+    argv += ["--post", f"http://127.0.0.1:{http_port}/api/sessions/{data['session']}/messages"]
+    argv += ["--tokens", ",".join(data["tokens"]), "--sender-token", data["tokens"][0], "--session", data["session"]]
+    argv += ["--clients", str(n_clients), "--messages", str(messages), "--rate", str(rate)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = None
+    try:
+        for out in proc.stdout:
+            if out.startswith("PHASE "):
+                on_phase(out.split()[1], proc.pid)
+            elif out.startswith("RESULT "):
+                line = out
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if line is None:
+        raise RuntimeError(f"fanout_client.js failed: {proc.stderr.read()[-2000:]}")
+    r = json.loads(line[len("RESULT ") :])
+    return {
+        "deliveries": r["deliveries"],
+        "p50": r["latencyMs"]["p50"],
+        "p99": r["latencyMs"]["p99"],
+        "max": r["latencyMs"]["max"],
+        "lost": r["lost"],
+        "duplicated": r["duplicates"],
+        "out_of_order": r["reordered"],
+        "connect_retries": 0,
+        "closes": r["closes"],
+        "post": r["postMs"],
+        "probes": r["probes"],
+    }
+
+
+def run(n_clients: int, messages: int, rate: float, processes: int, client: str = "node") -> dict:
     import requests
 
     data = setup_database()
     redis = RedisServer().start()
-    env = app_env(f"{PG}/{DB}", redis.url, DJANGO_SECRET_KEY=SECRET, JWT_ACCESS_MINUTES="120")
-    daphnes = [Daphne(env).start(), Daphne(env).start()]
+    env = app_env(f"{PG}/{DB}", redis.url, JWT_ACCESS_MINUTES="120", **PRODUCTION)
+    logdir = Path(tempfile.mkdtemp(prefix="k12-fanout-"))
+    print(f"  (server logs in {logdir})", flush=True)
+    daphnes = [Daphne(env, log=logdir / f"daphne{k}.log").start() for k in (1, 2)]
     http_port = free_port()
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{http_port}", "k12.wsgi:application"],
         cwd=ROOT,
         env={**env, "DB_CONN_MAX_AGE": "60"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=open(logdir / "gunicorn.log", "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(http_port, gunicorn)
         rss_before = [rss_mib(d.proc.pid) for d in daphnes]
+        if client == "node":
+            peak = [0.0, 0.0]
+            stop = threading.Event()
+
+            def sample():
+                while not stop.wait(0.5):
+                    for k, d in enumerate(daphnes):
+                        peak[k] = max(peak[k], rss_mib(d.proc.pid))
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            try:
+                marks: dict[str, tuple[dict, float]] = {}
+
+                def on_phase(name: str, client_pid: int) -> None:
+                    marks[name] = (cpu_snapshot(daphnes, gunicorn, redis), _cpu_ticks([client_pid]))
+
+                result = node_clients(daphnes, http_port, data, n_clients, messages, rate, on_phase)
+                (before, node0), (after, node1) = marks["start"], marks["end"]
+                tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+                cpu = {k: (after[k] - before[k]) * tick_ms / messages for k in after}
+                cpu["client (node)"] = (node1 - node0) * tick_ms / messages
+                result["cpu_per_message"] = cpu
+            finally:
+                stop.set()
+                sampler.join()
+            return {
+                **result,
+                "clients": n_clients,
+                "messages": messages,
+                "rss_before": sum(rss_before),
+                "rss_connected": float("nan"),
+                "rss_peak": sum(peak),
+            }
         ready, go, results = mp.Semaphore(0), mp.Event(), mp.Queue()
         per = [n_clients // processes + (1 if i < n_clients % processes else 0) for i in range(processes)]
         workers = [
@@ -225,12 +341,56 @@ def run(n_clients: int, messages: int, rate: float, processes: int) -> dict:
         psql(f"DROP DATABASE IF EXISTS {DB}")
 
 
+def peer_fanout(peer_dir: Path, n_clients: int, messages: int, rate: float) -> dict | None:
+    """The guide's NestJS backend (PERFORMANCE.md) with its own client, bench/fanout.js, on a fresh
+    fixture: the same load, measured the same way (POST start to the client's newMessage, after
+    probes)."""
+    if not (peer_dir / "dist").exists():
+        print(f"  (peer not set up in {peer_dir}: cp -r ../shared/peers/nest-seed {peer_dir} && ./setup.sh)")
+        return None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    subprocess.run(["./db.sh"], cwd=peer_dir, env=env, check=True, capture_output=True)
+    port = free_port()
+    server = subprocess.Popen(
+        ["./start.sh"],
+        cwd=peer_dir,
+        env={**env, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, server)
+        argv = ["node", "bench/fanout.js", "--url", f"http://127.0.0.1:{port}", "--clients", str(n_clients)]
+        argv += ["--messages", str(messages), "--rate", str(rate)]
+        out = subprocess.run(argv, cwd=peer_dir, env=env, capture_output=True, text=True, timeout=600)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            print(f"  (peer fan-out failed: {out.stdout[-500:]} {out.stderr[-500:]})")
+            return None
+        r = json.loads(line[len("RESULT ") :])
+        lat = r["deliveryLatencyMs"]
+        return {"p50": lat["p50"], "p99": lat["p99"], "max": lat["max"], "lost": r["lost"], "dup": r["duplicates"]}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="*", default=[100, 500])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0, help="messages per second")
-    parser.add_argument("--processes", type=int, default=4, help="client processes")
+    parser.add_argument("--processes", type=int, default=4, help="client processes (--client python)")
+    parser.add_argument(
+        "--client",
+        choices=["node", "python"],
+        default="node",
+        help="node: bench/fanout_client.js, one process (figures of record); python: websockets in processes",
+    )
+    parser.add_argument(
+        "--peer-dir", type=Path, default=Path("/tmp/nest-seed"), help="the guide's backend, set up (see README)"
+    )
+    parser.add_argument("--no-peer", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     print(f"fan-out: {args.messages} messages at {args.rate}/s, two daphne processes + Redis, POST via gunicorn")
@@ -241,13 +401,34 @@ def main() -> None:
     )
     print(header)
     for n in args.clients:
-        r = run(n, args.messages, args.rate, args.processes)
+        r = run(n, args.messages, args.rate, args.processes, args.client)
         print(
             f"{r['clients']:>7} {r['deliveries']:>10} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} "
             f"{r['lost']:>5} {r['duplicated']:>4} {r['out_of_order']:>7} {r['rss_before']:>9.0f} "
-            f"{r['rss_connected']:>9.0f} {r['rss_peak']:>9.0f}  (handshakes retried: {r['connect_retries']})",
+            f"{r['rss_connected']:>9.0f} {r['rss_peak']:>9.0f}  (handshakes retried: {r['connect_retries']}; "
+            f"closed by the server: {r.get('closes', [])})"
+            + (
+                f"\n        POST latency ms: p50 {r['post']['p50']} p99 {r['post']['p99']} max {r['post']['max']}"
+                if "post" in r
+                else ""
+            )
+            + (
+                "\n        CPU per message (ms, measured messages only): "
+                + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_per_message"].items())
+                if "cpu_per_message" in r
+                else ""
+            ),
             flush=True,
         )
+        if not args.no_peer:
+            p = peer_fanout(args.peer_dir, n, args.messages, args.rate)
+            if p is not None:
+                print(
+                    f"   peer {'':>10} {p['p50']:>8.1f} {p['p99']:>8.1f} {p['max']:>8.1f} {p['lost']:>5} {p['dup']:>4}"
+                    f"   (the guide's NestJS backend, one node process, its own socket.io client)"
+                    f"\n        ours/peer p99: {r['p99'] / p['p99']:.2f}x (target <= 1.00)",
+                    flush=True,
+                )
     print("RSS is the sum over both daphne processes.")
 
 
