@@ -24,6 +24,7 @@ tests/sessions_app/test_message_fastpath.py holds both paths to the same answers
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import urlencode
 
 from django.db import connection
@@ -61,6 +62,14 @@ def _viewer_sql() -> str:
 _VIEWER_SQL = _viewer_sql()
 
 
+# Access tokens this process has verified: raw token → (user id, expiry). A token's signature
+# and claims never change, and access tokens are not revocable before they expire (logout
+# blacklists the refresh token), so a verified token stays valid until its `exp`; a client
+# sends the same token for its whole 5 minutes. Bounded: cleared when full.
+_verified: dict[str, tuple[object, float]] = {}
+VERIFIED_TOKENS_MAX = 4096
+
+
 def _bearer_user_id(request: HttpRequest):
     """The user id of a valid access token in ``Authorization: Bearer``, else None."""
     header = request.META.get("HTTP_AUTHORIZATION")
@@ -69,12 +78,22 @@ def _bearer_user_id(request: HttpRequest):
     parts = header.split()
     if len(parts) != 2 or parts[0] not in jwt_settings.AUTH_HEADER_TYPES:
         return None
+    raw = parts[1]
+    known = _verified.get(raw)
+    if known is not None and time.time() < known[1]:
+        return known[0]
     try:
-        token = _jwt.get_validated_token(parts[1].encode("iso-8859-1"))
+        token = _jwt.get_validated_token(raw.encode("iso-8859-1"))
     except (InvalidToken, TokenError, UnicodeEncodeError):
+        _verified.pop(raw, None)
         return None
     user_id = token.get(jwt_settings.USER_ID_CLAIM)
-    return permissions.parse_uuid(user_id) if user_id is not None else None
+    user_id = permissions.parse_uuid(user_id) if user_id is not None else None
+    if user_id is not None:
+        if len(_verified) >= VERIFIED_TOKENS_MAX:
+            _verified.clear()
+        _verified[raw] = (user_id, float(token["exp"]))
+    return user_id
 
 
 def _viewer_and_session(user_id, session_id, cursor_id=None):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.core.cache import cache
+from rest_framework_simplejwt.tokens import AccessToken
 from django.utils import timezone
 
 from sessions_app import message_fastpath, services
@@ -111,6 +113,19 @@ def test_an_inactive_user_or_a_forged_token_is_declined(world, chat):
     forged.credentials(HTTP_AUTHORIZATION="Bearer not.a.token")
     fast, _, served = both_ways(forged, "get", url(world.booking))
     assert not served and fast.status_code == 401
+
+
+def test_a_remembered_token_still_expires(world):
+    """The hot path remembers tokens it verified, until their expiry and not a moment longer."""
+    access = AccessToken.for_user(world.parent)
+    access.set_exp(lifetime=timedelta(seconds=2))
+    client = client_for(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert client.get(url(world.booking)).status_code == 200
+    assert client.get(url(world.booking)).status_code == 200  # remembered
+    time.sleep(max(0.0, access["exp"] - time.time()) + 0.1)
+    fast, slow, served = both_ways(client, "get", url(world.booking))
+    assert not served and fast.status_code == slow.status_code == 401
 
 
 def test_a_message_of_another_session_is_not_a_cursor(world, chat):
