@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework.exceptions import ValidationError
+from rest_framework.settings import api_settings
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -66,7 +67,7 @@ _VIEWER_SQL = _viewer_sql()
 # and claims never change, and access tokens are not revocable before they expire (logout
 # blacklists the refresh token), so a verified token stays valid until its `exp`; a client
 # sends the same token for its whole 5 minutes. Bounded: cleared when full.
-_verified: dict[str, tuple[object, float]] = {}
+_verified: dict[bytes, tuple[object, float]] = {}
 VERIFIED_TOKENS_MAX = 4096
 
 
@@ -75,21 +76,25 @@ def _bearer_user_id(request: HttpRequest):
     header = request.META.get("HTTP_AUTHORIZATION")
     if not header:
         return None
-    parts = header.split()
-    if len(parts) != 2 or parts[0] not in jwt_settings.AUTH_HEADER_TYPES:
+    try:  # split as simplejwt does: bytes, on ASCII white space only
+        parts = header.encode("iso-8859-1").split()
+    except UnicodeEncodeError:
+        return None
+    if len(parts) != 2 or parts[0].decode() not in jwt_settings.AUTH_HEADER_TYPES:
         return None
     raw = parts[1]
     known = _verified.get(raw)
     if known is not None and time.time() < known[1]:
         return known[0]
     try:
-        token = _jwt.get_validated_token(raw.encode("iso-8859-1"))
-    except (InvalidToken, TokenError, UnicodeEncodeError):
+        token = _jwt.get_validated_token(raw)
+    except (InvalidToken, TokenError):
         _verified.pop(raw, None)
         return None
     user_id = token.get(jwt_settings.USER_ID_CLAIM)
     user_id = permissions.parse_uuid(user_id) if user_id is not None else None
-    if user_id is not None:
+    if user_id is not None and not getattr(jwt_settings, "CHECK_REVOKE_TOKEN", False):
+        # (with CHECK_REVOKE_TOKEN a password change revokes tokens early: nothing is remembered)
         if len(_verified) >= VERIFIED_TOKENS_MAX:
             _verified.clear()
         _verified[raw] = (user_id, float(token["exp"]))
@@ -122,12 +127,22 @@ def _json(data, status: int = 200) -> HttpResponse:
     body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     response = HttpResponse(body.encode("utf-8"), status=status, content_type="application/json")
     response["Allow"] = ALLOW
+    if len(api_settings.DEFAULT_RENDERER_CLASSES) > 1:
+        response["Vary"] = "Accept"  # as APIView.default_response_headers (DEBUG: browsable API)
     return response
+
+
+# What DRF's content negotiation would answer with JSON for; anything else (text/html for the
+# browsable API, a media type with parameters, 406 cases) is DRF's to answer.
+_JSON_ACCEPTS = {"", "*/*", "application/json", "application/*"}
+MAX_BODY_BYTES = 64 * 1024  # a message is at most 2,000 characters
 
 
 def serve(request: HttpRequest, session_id: str) -> HttpResponse | None:
     if connection.vendor != "postgresql":
         return None  # wire_page and the one-statement insert are PostgreSQL's
+    if request.META.get("HTTP_ACCEPT", "").strip() not in _JSON_ACCEPTS:
+        return None
     if request.method == "GET":
         return _get(request, session_id)
     if request.method == "POST":
@@ -187,7 +202,17 @@ def _post(request: HttpRequest, session_id: str) -> HttpResponse | None:
     if request.content_type != "application/json" or request.content_params.get("charset", "utf-8").lower() != "utf-8":
         return None
     try:
-        body = json.loads(request.body, parse_constant=_no_constants)  # DRF's strict JSON
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if not 0 < length <= MAX_BODY_BYTES:
+        return None
+    session_pk = permissions.parse_uuid(session_id)
+    user_id = _bearer_user_id(request)  # before reading the body: nobody's JSON is parsed for free
+    if session_pk is None or user_id is None:
+        return None
+    try:
+        body = json.loads(request.body.decode("utf-8"), parse_constant=_no_constants)  # DRF's strict JSON
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(body, dict):
@@ -196,10 +221,6 @@ def _post(request: HttpRequest, session_id: str) -> HttpResponse | None:
         services.validate_message_text(body.get("text"))
         services.validate_client_id(body.get("client_id"))
     except ValidationError:
-        return None
-    session_pk = permissions.parse_uuid(session_id)
-    user_id = _bearer_user_id(request)
-    if session_pk is None or user_id is None:
         return None
     found = _viewer_and_session(user_id, session_pk)
     if found is None:

@@ -107,6 +107,8 @@ def message_create(*, booking: Booking, sender: User, text, client_id=None) -> t
     store = _store_one_statement if connection.vendor == "postgresql" else _store_in_transaction
     message = store(booking, sender, text, client_uuid)
     if message is None:  # a retry: the first message with this client_id
+        if client_uuid is None:
+            raise Http404("Session not found.")
         existing = (
             SessionMessage.objects.select_related("user")
             .filter(session_id=booking.pk, user_id=sender.pk, client_id=client_uuid)
@@ -126,11 +128,15 @@ def _store_one_statement(
 ) -> SessionMessage | None:
     """PostgreSQL: bump the session's counter and insert the message in one statement, which
     is atomic on its own and holds the session row's lock until it commits (so messages become
-    visible in seq order). A retried client_id inserts nothing (ON CONFLICT on the idempotency
-    index) and returns None; so does a session that no longer exists."""
+    visible in seq order). A retried client_id bumps and inserts nothing and returns None (two
+    retries racing: ON CONFLICT on the idempotency index); so does a session that no longer
+    exists."""
     message_id = uuid.uuid4()
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, [booking.pk, message_id, booking.pk, sender.pk, text, client_uuid])
+        cursor.execute(
+            _INSERT_SQL,
+            [booking.pk, booking.pk, sender.pk, client_uuid, message_id, booking.pk, sender.pk, text, client_uuid],
+        )
         row = cursor.fetchone()
     if row is None:
         return None
@@ -161,6 +167,7 @@ def _store_in_transaction(
         if client_uuid is not None:
             exists = SessionMessage.objects.filter(session=booking, user=sender, client_id=client_uuid).exists()
             if exists:
+                transaction.set_rollback(True)  # a retry takes no number
                 return None
         return SessionMessage.objects.create(
             session_id=booking.pk, user=sender, seq=seq, text=text, client_id=client_uuid
@@ -174,7 +181,10 @@ def _insert_sql() -> str:
     # created_at follows seq as closely as the clock allows
     return (
         f"WITH bumped AS (UPDATE {booking_table} SET last_message_seq = last_message_seq + 1 "  # noqa: S608
-        "WHERE id = %s RETURNING last_message_seq) "
+        # a retry takes no number (no gap for every socket to fill); ON CONFLICT stays the
+        # backstop for two retries racing
+        f"WHERE id = %s AND NOT EXISTS (SELECT 1 FROM {table} WHERE session_id = %s AND user_id = %s "
+        "AND client_id = %s) RETURNING last_message_seq) "
         f"INSERT INTO {table} (id, session_id, user_id, seq, text, client_id, created_at, hidden_reason) "
         "SELECT %s, %s, %s, last_message_seq, %s, %s, clock_timestamp(), '' FROM bumped "
         "ON CONFLICT (session_id, user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING "
