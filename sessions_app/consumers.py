@@ -20,6 +20,7 @@ it to each socket in the room directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_FLOODING = 4429
+CLOSE_RESYNC = 1011  # could not fill a gap: the client reconnects and re-joins with `after`
+DRAIN_ATTEMPTS = 6
 
 MAX_FRAME_CHARS = 16 * 1024
 MISSED_LIMIT = 200
@@ -154,6 +157,16 @@ def _send(user: User, session_id, text, client_id):
 
 
 class SessionChatConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A handler that raised ends the consumer without disconnect(): the process's room
+            # hub must not keep a dead socket (and its held events) in its rooms.
+            for session_id in {*getattr(self, "rooms", {}), *getattr(self, "joining", {})}:
+                with contextlib.suppress(Exception):
+                    await self._leave(session_id)
+
     async def connect(self):
         self.user: User | None = None
         self.token_expires_at: float | None = None
@@ -265,15 +278,16 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         # Be in the room before reading history: a message committed in between is held in
         # `joining` and given after `joined` (de-duplicated against `missed`), never lost.
         self.joining[session_id] = []
-        await self.hub.join(session_id, self)
         try:
+            await self.hub.join(session_id, self)
             missed, delivered, has_more = await _join(self.user, session_id, after)
         except (Http404, PermissionDenied, ValidationError) as exc:
-            self.joining.pop(session_id, None)
-            if session_id not in self.rooms:
-                await self.hub.leave(session_id, self)
+            await self._leave(session_id)  # also when it was joined before: access is gone
             await self._access_error(exc, session_id)
             return
+        except BaseException:
+            await self._leave(session_id)
+            raise
         self.rooms[session_id] = delivered
         held = self.joining.pop(session_id)
         await self._send_json({"type": "joined", "sessionId": session_id, "missed": missed, "hasMore": has_more})
@@ -351,11 +365,24 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         return delivered is not None and isinstance(seq, int) and seq > delivered + 1
 
     async def _drain(self) -> None:
+        failures = 0
         try:
             while self.backlog:
-                await self._deliver(self.backlog.pop(0))
+                try:
+                    await self._deliver(self.backlog[0])
+                except Exception:
+                    # the gap fill's database read failed: keep the events, try again shortly
+                    # (re-delivery is safe: seqs already given are skipped)
+                    failures += 1
+                    logger.warning("live room: delivery after a gap failed (%d)", failures, exc_info=failures == 1)
+                    if failures >= DRAIN_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                    continue
+                self.backlog.pop(0)
         except Exception:
-            logger.exception("live room: delivery after a gap failed")  # the next frame retries
+            logger.exception("live room: gave up delivering after a gap; the socket re-joins to recover")
+            await self.close(code=CLOSE_RESYNC)
         finally:
             self.backlog = None
 

@@ -30,6 +30,7 @@ from sessions_app.services import session_group
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0)
+LAYER_TIMEOUT_SECONDS = 5.0  # a membership change waits no longer for Redis (under the hub's lock)
 
 
 class Member(Protocol):
@@ -45,12 +46,14 @@ class RoomHub:
         self.lock = asyncio.Lock()
 
     async def join(self, session_id: str, member: Member) -> None:
+        """Raises what the layer raises (or TimeoutError): then the member is not in the room."""
         async with self.lock:
             if self.listener is None:
-                self.channel = await self.layer.new_channel()  # "specific.": the process's one receive queue
+                # "specific.": the process's one receive queue
+                self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT_SECONDS)
                 self.listener = asyncio.create_task(self._listen(), name="room-hub")
+            await asyncio.wait_for(self.layer.group_add(session_group(session_id), self.channel), LAYER_TIMEOUT_SECONDS)
             self.rooms.setdefault(session_id, {})[member] = None
-            await self.layer.group_add(session_group(session_id), self.channel)
 
     async def leave(self, session_id: str, member: Member) -> None:
         async with self.lock:
@@ -61,7 +64,9 @@ class RoomHub:
             if not members:
                 del self.rooms[session_id]
                 try:
-                    await self.layer.group_discard(session_group(session_id), self.channel)
+                    await asyncio.wait_for(
+                        self.layer.group_discard(session_group(session_id), self.channel), LAYER_TIMEOUT_SECONDS
+                    )
                 except Exception:  # the layer is down: the group expires, frames find no member
                     logger.warning("room hub: could not leave %s", session_group(session_id), exc_info=True)
             if not self.rooms and self.listener is not None:
@@ -95,7 +100,9 @@ class RoomHub:
         async with self.lock:
             for session_id in list(self.rooms):
                 try:
-                    await self.layer.group_add(session_group(session_id), self.channel)
+                    await asyncio.wait_for(
+                        self.layer.group_add(session_group(session_id), self.channel), LAYER_TIMEOUT_SECONDS
+                    )
                 except Exception:
                     return  # still down; the listener tries again
 
@@ -120,5 +127,6 @@ def hub_for(layer) -> RoomHub:
     if hub is None or hub.layer is not layer:
         if hub is not None and hub.listener is not None:
             hub.listener.cancel()  # the layer was replaced (tests do that)
+            hub.listener = None
         hub = _hubs[loop] = RoomHub(layer)
     return hub

@@ -438,3 +438,64 @@ async def test_a_lost_or_overtaken_broadcast_leaves_no_gap_and_no_duplicate(worl
     await sync_to_async(broadcast_message)(lost)
     assert await parent.receive_nothing(timeout=0.3)
     await parent.disconnect()
+
+
+async def test_a_gap_fill_that_fails_is_tried_again(world):
+    """The database blinks while a socket fills a gap: the held messages are not dropped."""
+    from unittest import mock
+
+    from sessions_app import consumers
+
+    parent, _ = await joined(world.parent, world.booking)
+    with mock.patch("sessions_app.services.realtime.group_send"):
+        await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="lost")
+    real_gap, calls = consumers._gap, []
+
+    async def flaky_gap(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("database blinked")
+        return await real_gap(*args)
+
+    with mock.patch.object(consumers, "_gap", flaky_gap):
+        await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="next")
+        texts = [(await parent.receive_json_from())["message"]["text"] for _ in range(2)]
+    assert texts == ["lost", "next"] and len(calls) == 2
+    await parent.disconnect()
+
+
+async def test_a_socket_whose_join_crashes_leaves_the_room_hub(world):
+    """A join that fails with an unexpected error ends the consumer; the process's room hub
+    keeps no dead socket (nor the events it would hold for it)."""
+    from unittest import mock
+
+    from channels.layers import get_channel_layer
+
+    from sessions_app import consumers
+    from sessions_app.hub import hub_for
+
+    tutor, _ = await joined(world.tutor, world.booking)
+    crashing = await authed(world.parent)
+    with mock.patch.object(consumers, "_join", side_effect=RuntimeError("database is down")):
+        await crashing.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
+        with pytest.raises(RuntimeError):
+            await crashing.wait(timeout=10)
+    hub = hub_for(get_channel_layer())
+    assert hub.members(str(world.booking.id)) == 1  # the tutor only
+    await tutor.disconnect()
+    assert hub.members(str(world.booking.id)) == 0 and hub.listener is None
+
+
+async def test_a_refused_rejoin_leaves_the_room(world):
+    """Joining again after access ended: `forbidden`, and the socket stops getting the room's
+    messages at once (not at the next periodic re-check)."""
+    from k12.models import Student
+
+    student, _ = await joined(world.student_user, world.booking)
+    await sync_to_async(Student.objects.filter(pk=world.child.pk).update)(user=None)
+    await student.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
+    reply = await student.receive_json_from()
+    assert reply["type"] == "error" and reply["code"] == "forbidden"
+    await sync_to_async(message_create)(booking=world.booking, sender=world.parent, text="not for you")
+    assert await student.receive_nothing(timeout=0.4)
+    await student.disconnect()
