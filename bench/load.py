@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +91,15 @@ def user_worker(index0, count, nodes, sessions, seconds, baseline, start_at, res
         token = session["tokens"][uid % len(session["tokens"])]
         headers = {"Authorization": f"Bearer {token}"}
         home = uid % len(nodes)
-        state = {"node": home, "received": [], "last": baseline[session["id"]], "down_since": None, "recoveries": []}
-        latencies, errors, posts, reads = [], 0, 0, 0
+        state = {
+            "node": home,
+            "received": [],
+            "recv_at": {},
+            "last": baseline[session["id"]],
+            "down_since": None,
+            "recoveries": [],
+        }
+        latencies, errors, posts, reads, retried = [], 0, 0, 0, 0
         stop = start_at + seconds
         rng = random.Random(uid)
 
@@ -119,8 +127,10 @@ def user_worker(index0, count, nodes, sessions, seconds, baseline, start_at, res
                                 batch = [frame["message"]]
                             else:
                                 continue
+                            now = time.time()
                             for message in batch:
                                 state["received"].append(message["id"])
+                                state["recv_at"].setdefault(message["id"], now)
                                 state["last"] = message["id"]
                 except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
                     if time.time() >= stop + 3:
@@ -135,23 +145,29 @@ def user_worker(index0, count, nodes, sessions, seconds, baseline, start_at, res
             await asyncio.sleep(max(0, start_at - time.time()) + rng.random())
             n = 0
             while time.time() < stop:
-                node = nodes[state["node"]]
-                url = f"{node['http']}/api/sessions/{session['id']}/messages"
+                posting = rng.random() < 0.3
+                if posting:
+                    n += 1
+                    # a client_id makes the POST safe to retry: a retry returns the first message
+                    body = {"text": f"u{uid}-{n}", "client_id": str(uuid.UUID(int=rng.getrandbits(128), version=4))}
                 t0 = time.perf_counter()
-                try:
-                    if rng.random() < 0.3:
-                        n += 1
-                        r = await client.post(url, json={"text": f"u{uid}-{n}"}, headers=headers)
-                        ok = r.status_code == 201
-                        posts += ok
-                    else:
-                        r = await client.get(url, params={"limit": 50}, headers=headers)
-                        ok = r.status_code == 200
-                        reads += ok
-                except httpx.HTTPError:
-                    ok = False
-                    state["node"] = (state["node"] + 1) % len(nodes)
+                ok = False
+                for attempt in range(2):  # as a client behind a load balancer: one retry, on the other node
+                    url = f"{nodes[state['node']]['http']}/api/sessions/{session['id']}/messages"
+                    try:
+                        if posting:
+                            r = await client.post(url, json=body, headers=headers)
+                            ok = r.status_code in (200, 201)
+                        else:
+                            r = await client.get(url, params={"limit": 50}, headers=headers)
+                            ok = r.status_code == 200
+                        break
+                    except httpx.HTTPError:
+                        state["node"] = (state["node"] + 1) % len(nodes)
+                        retried += attempt == 0
                 if ok:
+                    posts += posting
+                    reads += not posting
                     latencies.append((time.perf_counter() - t0) * 1000)
                 else:
                     errors += 1
@@ -180,9 +196,11 @@ def user_worker(index0, count, nodes, sessions, seconds, baseline, start_at, res
             "session": session["id"],
             "latencies": latencies,
             "errors": errors,
+            "retried": retried,
             "posts": posts,
             "reads": reads,
             "received": state["received"],
+            "recv_at": state["recv_at"],
             "recoveries": state["recoveries"],
         }
 
@@ -217,8 +235,10 @@ def run(users: int, seconds: int, fault: str | None, processes: int) -> dict:
             w.start()
         fault_at = start_at + seconds / 2
         fault_note = ""
+        fault_window = None
         if fault:
             time.sleep(max(0, fault_at - time.time()))
+            began = time.time()
             if fault == "redis":
                 redis.stop()
                 time.sleep(10)
@@ -227,10 +247,11 @@ def run(users: int, seconds: int, fault: str | None, processes: int) -> dict:
             elif fault == "kill":
                 nodes[1].kill()
                 fault_note = "node 2 (gunicorn + daphne) killed with SIGKILL at mid-run"
+            fault_window = (began, time.time())
         outcome = [u for _ in workers for u in results.get(timeout=seconds + 180)]
         for w in workers:
             w.join(timeout=30)
-        return _summarise(outcome, sessions, users, seconds, fault_note, env)
+        return _summarise(outcome, sessions, users, seconds, fault_note, env, fault_window)
     finally:
         for n in nodes:
             n.stop()
@@ -269,22 +290,31 @@ print(json.dumps(out))
     return json.loads(_django(env, script))
 
 
-def _stored_after(env, sessions) -> dict[str, list[str]]:
+def _stored_after(env, sessions) -> dict[str, list[list]]:
+    """Per session, [id, created_at epoch] of every message stored during the run."""
     script = f"""
 import json
 from sessions_app.models import SessionMessage
 out = {{}}
 for s in {json.dumps([{"id": s["id"], "last": s["last"]} for s in sessions])}:
     base = SessionMessage.objects.get(pk=s["last"]).seq
-    out[s["id"]] = [str(i) for i in SessionMessage.objects.filter(session_id=s["id"], seq__gt=base)
-                    .order_by("seq").values_list("id", flat=True)]
+    out[s["id"]] = [[str(i), t.timestamp()] for i, t in SessionMessage.objects.filter(session_id=s["id"], seq__gt=base)
+                    .order_by("seq").values_list("id", "created_at")]
 print(json.dumps(out))
 """
     return json.loads(_django(env, script))
 
 
-def _summarise(outcome, sessions, users, seconds, fault_note, env) -> dict:
-    stored = _stored_after(env, sessions)
+def _summarise(outcome, sessions, users, seconds, fault_note, env, fault_window=None) -> dict:
+    stored_at = _stored_after(env, sessions)
+    created = {i: t for rows in stored_at.values() for i, t in rows}
+    stored = {sid: [i for i, _ in rows] for sid, rows in stored_at.items()}
+    # live delivery: from the message's commit (created_at) to its arrival on each socket
+    delays = sorted(max(0.0, at - created[i]) for u in outcome for i, at in u["recv_at"].items() if i in created)
+    outage = []
+    if fault_window is not None:
+        t0, t1 = fault_window
+        outage = [at - t1 for u in outcome for i, at in u["recv_at"].items() if i in created and t0 <= created[i] <= t1]
     latencies = sorted(x for u in outcome for x in u["latencies"])
     lost = duplicated = 0
     late = 0
@@ -308,6 +338,7 @@ def _summarise(outcome, sessions, users, seconds, fault_note, env) -> dict:
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] if latencies else float("nan"),
         "errors": sum(u["errors"] for u in outcome),
+        "retried": sum(u["retried"] for u in outcome),
         "stored": sum(len(v) for v in stored.values()),
         "lost": lost,
         "late": late,
@@ -315,6 +346,13 @@ def _summarise(outcome, sessions, users, seconds, fault_note, env) -> dict:
         "recovered_clients": len(recoveries),
         "recovery_max": max(recoveries) if recoveries else 0.0,
         "recovery_p50": statistics.median(recoveries) if recoveries else 0.0,
+        "live_p50": statistics.median(delays) * 1000 if delays else float("nan"),
+        "live_p99": delays[max(0, int(len(delays) * 0.99) - 1)] * 1000 if delays else float("nan"),
+        "live_max": delays[-1] * 1000 if delays else float("nan"),
+        "outage_messages": len(
+            {i for i in created if fault_window and fault_window[0] <= created[i] <= fault_window[1]}
+        ),
+        "outage_caught_up": max(outage) if outage else None,
     }
 
 
@@ -331,9 +369,15 @@ def main() -> None:
         r = run(users, args.seconds, args.fault, args.processes)
         print(
             f"users={r['users']} requests={r['requests']} ({r['rps']:.0f}/s; {r['reads']} reads, {r['posts']} posts) "
-            f"p50={r['p50']:.1f} ms p99={r['p99']:.1f} ms errors={r['errors']} | live: stored={r['stored']} "
+            f"p50={r['p50']:.1f} ms p99={r['p99']:.1f} ms errors={r['errors']} "
+            f"(retried on the other node: {r['retried']}) | live: stored={r['stored']} "
             f"not live by the end (caught up by REST after=)={r['late']} lost={r['lost']} "
             f"duplicated={r['duplicated']}",
+            flush=True,
+        )
+        print(
+            f"  live delivery (commit to socket): p50 {r['live_p50']:.1f} ms, p99 {r['live_p99']:.1f} ms, "
+            f"max {r['live_max']:.0f} ms",
             flush=True,
         )
         if r["fault"]:
@@ -342,6 +386,12 @@ def main() -> None:
                 f"recovery median {r['recovery_p50']:.1f} s, max {r['recovery_max']:.1f} s",
                 flush=True,
             )
+            if r["outage_caught_up"] is not None:
+                print(
+                    f"  the {r['outage_messages']} messages stored during the fault had reached every socket "
+                    f"{r['outage_caught_up']:.1f} s after it ended",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
