@@ -139,6 +139,10 @@ if DATABASE_URL:
             conn_health_checks=True,
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend with a health check that needs no round trip while the connection is
+        # quiet (k12/db/postgresql/base.py)
+        DATABASES["default"]["ENGINE"] = "k12.db.postgresql"
 else:
     DATABASES = {
         "default": {

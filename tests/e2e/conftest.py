@@ -27,7 +27,7 @@ def e2e_redis():
 def daphnes(django_db_setup, django_db_blocker, e2e_redis):
     with django_db_blocker.unblock():
         settings = connection.settings_dict
-    if settings["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         pytest.fail("end-to-end tests need PostgreSQL: run them with DATABASE_URL set (make test does)")
     host = settings["HOST"] or "127.0.0.1"
     port = settings["PORT"] or 5432
