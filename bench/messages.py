@@ -608,7 +608,7 @@ def breakdown(fx: dict, session: dict, n: int = 300) -> list[str]:
         for label, t in parts.items():
             out.append(f"  {fmt_ms(t):>9}    {label}")
         rest = total - sum(parts.values())
-        out.append(f"  {fmt_ms(rest):>9}    the rest: Django, middleware, health check (SELECT 1), throttle (POST)")
+        out.append(f"  {fmt_ms(rest):>9}    the rest: Django, middleware, connection health check, throttle (POST)")
     one = _per_call(select_one, n)
     out.append(f"  {fmt_ms(one):>9}  one SELECT 1 round trip (conn_health_checks makes one a request)")
     out.append(
