@@ -212,7 +212,23 @@ async def test_send_reaches_everyone_in_the_room_once_and_no_outsider(world):
         await comm.disconnect()
 
 
-async def test_rest_post_reaches_the_room(world):
+@pytest.fixture(params=["pubsub", "lists"])
+def each_redis_layer(request, settings):
+    """Both channels-redis layers CHANNEL_LAYER can select, configured as k12/settings.py does."""
+    backend = {
+        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "lists": "channels_redis.core.RedisChannelLayer",
+    }[request.param]
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": backend,
+            "CONFIG": {"hosts": [settings.REDIS_LAYER_HOST], "prefix": f"k12t{request.param}"},
+        }
+    }
+    return request.param
+
+
+async def test_rest_post_reaches_the_room(world, each_redis_layer):
     tutor, _ = await joined(world.tutor, world.booking)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token(world.parent)}")
@@ -225,7 +241,7 @@ async def test_rest_post_reaches_the_room(world):
     await tutor.disconnect()
 
 
-async def test_a_quiet_room_keeps_its_sockets(world):
+async def test_a_quiet_room_keeps_its_sockets(world, each_redis_layer):
     """Nobody writes for longer than the channel layer's blocking read (5 s): the socket stays
     open and the next message still arrives. (redis-py 8 reads with a 5 s socket timeout by
     default, which broke every idle receive with "Timeout reading from ...": channels_redis#422.)"""
