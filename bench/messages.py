@@ -573,7 +573,7 @@ def breakdown(fx: dict, session: dict, n: int = 300) -> list[str]:
         yield "wire_page(limit=100): 1 query, 101 rows rendered as text by PostgreSQL"
         data = [wire_payload(row, staff=False) for row in rows]
         yield "wire_payload x 100"
-        fastpath._json(data)
+        fastpath._json(data, {})
         yield "JSON rendering"
 
     def post_steps():
@@ -583,7 +583,7 @@ def breakdown(fx: dict, session: dict, n: int = 300) -> list[str]:
         yield "viewer + session (1 query), then permissions.can_send_message"
         message, _ = services.message_create(booking=booking, sender=user, text="hello")
         yield "message_create: one statement (seq bump + INSERT, autocommit), then the PUBLISH on commit"
-        fastpath._json(message_payload(message))
+        fastpath._json(message_payload(message), {})
         yield "payload + JSON rendering"
 
     def run_steps(steps, count):

@@ -3,6 +3,8 @@ neighbouring pages are announced in an RFC 8288 ``Link`` header, the way GitHub'
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -13,6 +15,18 @@ MAX_LIMIT = 200
 
 def link_header(links: dict[str, str | None]) -> str:
     return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items() if url)
+
+
+def cursor_links(request, *, first_id, last_id, has_older: bool, has_newer: bool, limit: int) -> str | None:
+    """The ``Link`` header of a page walked by message-id cursors: ``rel="prev"`` (``before`` its
+    first item) when there is older, ``rel="next"`` (``after`` its last) when there is newer."""
+    base = request.build_absolute_uri(request.path)
+    links = {}
+    if has_older:
+        links["prev"] = f"{base}?{urlencode({'before': first_id, 'limit': limit})}"
+    if has_newer:
+        links["next"] = f"{base}?{urlencode({'after': last_id, 'limit': limit})}"
+    return link_header(links) if links else None
 
 
 def parse_limit(raw, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:

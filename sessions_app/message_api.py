@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -13,7 +11,7 @@ from rest_framework.views import APIView
 
 from k12 import permissions, throttling
 from k12.api import R400, R401, R403, R404, R429, json_object
-from k12.pagination import DEFAULT_LIMIT, MAX_LIMIT, link_header, parse_limit
+from k12.pagination import DEFAULT_LIMIT, MAX_LIMIT, cursor_links, parse_limit
 from sessions_app import message_fastpath, selectors, services
 from sessions_app.payloads import message_payload
 
@@ -46,7 +44,7 @@ class SessionMessagesView(APIView):
     def dispatch(self, request, *args, **kwargs):
         # The hot path answers the ordinary request (a valid Bearer token, access, valid input)
         # and declines everything else, which DRF serves below (sessions_app/message_fastpath.py).
-        response = message_fastpath.serve(request, kwargs.get("session_id", ""))
+        response = message_fastpath.serve(request, kwargs.get("session_id", ""), self.default_response_headers)
         if response is not None:
             return response
         return super().dispatch(request, *args, **kwargs)
@@ -77,15 +75,17 @@ class SessionMessagesView(APIView):
         page = selectors.messages_page(booking, before=params.get("before"), after=params.get("after"), limit=limit)
         staff = permissions.is_admin(request.user)
         response = Response([message_payload(m, staff=staff) for m in page.messages])
-        links = {}
         if page.messages:
-            base = request.build_absolute_uri(request.path)
-            if page.has_older:
-                links["prev"] = f"{base}?{urlencode({'before': page.messages[0].id, 'limit': limit})}"
-            if page.has_newer:
-                links["next"] = f"{base}?{urlencode({'after': page.messages[-1].id, 'limit': limit})}"
-        if links:
-            response["Link"] = link_header(links)
+            link = cursor_links(
+                request,
+                first_id=page.messages[0].id,
+                last_id=page.messages[-1].id,
+                has_older=page.has_older,
+                has_newer=page.has_newer,
+                limit=limit,
+            )
+            if link:
+                response["Link"] = link
         return response
 
     @extend_schema(

@@ -16,33 +16,32 @@ the parameters are valid; in every other case it returns ``None`` before doing a
 - a message is stored by ``services.message_create``, the one write path;
 - the per-user posting limit is counted here once; over it, the DRF path answers 429
   (``SessionMessagesView.check_throttles`` reuses the verdict instead of counting again);
-- JSON is rendered as DRF's ``JSONRenderer`` renders it (compact, UTF-8, U+2028/9 escaped).
+- JSON is rendered by DRF's ``JSONRenderer`` and parsed as its ``JSONParser`` parses it, and
+  the response carries the view's ``default_response_headers``.
 
 tests/sessions_app/test_message_fastpath.py holds both paths to the same answers.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from urllib.parse import urlencode
 
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework.exceptions import ValidationError
-from rest_framework.settings import api_settings
+from rest_framework.renderers import JSONRenderer
+from rest_framework.utils import json as drf_json
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from k12 import permissions, throttling
 from k12.models import Booking, Student, User
-from k12.pagination import link_header, parse_limit
+from k12.pagination import cursor_links, parse_limit
 from sessions_app import selectors, services
 from sessions_app.models import SessionMessage
 from sessions_app.payloads import message_payload, wire_payload
 
-ALLOW = "GET, POST, HEAD, OPTIONS"
 THROTTLE_VERDICT = "k12_message_throttle_verdict"  # request attribute read by SessionMessagesView
 
 _jwt = JWTAuthentication()
@@ -118,18 +117,13 @@ def _viewer_and_session(user_id, session_id, cursor_id=None):
     return user, booking, seq
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not JSON")
+_renderer = JSONRenderer()
 
 
-def _json(data, status: int = 200) -> HttpResponse:
-    body = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    response = HttpResponse(body.encode("utf-8"), status=status, content_type="application/json")
-    response["Allow"] = ALLOW
-    if len(api_settings.DEFAULT_RENDERER_CLASSES) > 1:
-        response["Vary"] = "Accept"  # as APIView.default_response_headers (DEBUG: browsable API)
-    return response
+def _json(data, headers: dict, status: int = 200) -> HttpResponse:
+    """Rendered by DRF's JSONRenderer, with the view's default headers (Allow, and Vary when the
+    browsable API is on): what the DRF path sends."""
+    return HttpResponse(_renderer.render(data), status=status, content_type=_renderer.media_type, headers=headers)
 
 
 # What DRF's content negotiation would answer with JSON for; anything else (text/html for the
@@ -138,19 +132,21 @@ _JSON_ACCEPTS = {"", "*/*", "application/json", "application/*"}
 MAX_BODY_BYTES = 64 * 1024  # a message is at most 2,000 characters
 
 
-def serve(request: HttpRequest, session_id: str) -> HttpResponse | None:
+def serve(request: HttpRequest, session_id: str, headers: dict) -> HttpResponse | None:
+    """The response for an ordinary request, or None: DRF answers. ``headers``: the view's
+    ``default_response_headers``."""
     if connection.vendor != "postgresql":
         return None  # wire_page and the one-statement insert are PostgreSQL's
     if request.META.get("HTTP_ACCEPT", "").strip() not in _JSON_ACCEPTS:
         return None
     if request.method == "GET":
-        return _get(request, session_id)
+        return _get(request, session_id, headers)
     if request.method == "POST":
-        return _post(request, session_id)
+        return _post(request, session_id, headers)
     return None
 
 
-def _get(request: HttpRequest, session_id: str) -> HttpResponse | None:
+def _get(request: HttpRequest, session_id: str, headers: dict) -> HttpResponse | None:
     params = request.GET
     if set(params) - {"limit", "before", "after"}:
         return None
@@ -185,20 +181,17 @@ def _get(request: HttpRequest, session_id: str) -> HttpResponse | None:
         limit=limit,
     )
     staff = permissions.is_admin(user)
-    response = _json([wire_payload(row, staff=staff) for row in rows])
+    response = _json([wire_payload(row, staff=staff) for row in rows], headers)
     if rows:
-        links = {}
-        base = request.build_absolute_uri(request.path)
-        if has_older:
-            links["prev"] = f"{base}?{urlencode({'before': rows[0][0], 'limit': limit})}"
-        if has_newer:
-            links["next"] = f"{base}?{urlencode({'after': rows[-1][0], 'limit': limit})}"
-        if links:
-            response["Link"] = link_header(links)
+        link = cursor_links(
+            request, first_id=rows[0][0], last_id=rows[-1][0], has_older=has_older, has_newer=has_newer, limit=limit
+        )
+        if link:
+            response["Link"] = link
     return response
 
 
-def _post(request: HttpRequest, session_id: str) -> HttpResponse | None:
+def _post(request: HttpRequest, session_id: str, headers: dict) -> HttpResponse | None:
     if request.content_type != "application/json" or request.content_params.get("charset", "utf-8").lower() != "utf-8":
         return None
     try:
@@ -212,7 +205,7 @@ def _post(request: HttpRequest, session_id: str) -> HttpResponse | None:
     if session_pk is None or user_id is None:
         return None
     try:
-        body = json.loads(request.body.decode("utf-8"), parse_constant=_no_constants)  # DRF's strict JSON
+        body = drf_json.loads(request.body.decode("utf-8"))  # DRF's strict JSON, as its JSONParser
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(body, dict):
@@ -240,4 +233,4 @@ def _post(request: HttpRequest, session_id: str) -> HttpResponse | None:
         )
     except Http404:
         return None  # deleted meanwhile, nothing stored: the DRF path's 404
-    return _json(message_payload(message, staff=permissions.is_admin(user)), status=201 if created else 200)
+    return _json(message_payload(message, staff=permissions.is_admin(user)), headers, status=201 if created else 200)
