@@ -20,7 +20,6 @@ it to each socket in the room directly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -163,9 +162,8 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         finally:
             # A handler that raised ends the consumer without disconnect(): the process's room
             # hub must not keep a dead socket (and its held events) in its rooms.
-            for session_id in {*getattr(self, "rooms", {}), *getattr(self, "joining", {})}:
-                with contextlib.suppress(Exception):
-                    await self._leave(session_id)
+            if hasattr(self, "rooms"):
+                await self._leave_all()
 
     async def connect(self):
         self.user: User | None = None
@@ -195,8 +193,7 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         for task in (self.deadline_task, self.recheck_task, self.drain_task):
             if task is not None:
                 task.cancel()
-        for session_id in {*self.rooms, *self.joining}:
-            await self._leave(session_id)
+        await self._leave_all()
         if self.user is not None:
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
 
@@ -440,6 +437,14 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         self.rooms.pop(session_id, None)
         self.joining.pop(session_id, None)
         await self.hub.leave(session_id, self)
+
+    async def _leave_all(self):
+        """Every room, also one still being joined; a layer error does not stop the others."""
+        for session_id in {*self.rooms, *self.joining}:
+            try:
+                await self._leave(session_id)
+            except Exception:
+                logger.warning("live room: leaving %s failed", session_id, exc_info=True)
 
     async def _auth_deadline(self):
         await asyncio.sleep(_setting("WS_AUTH_TIMEOUT_SECONDS", 10))

@@ -52,7 +52,7 @@ class RoomHub:
                 # "specific.": the process's one receive queue
                 self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT_SECONDS)
                 self.listener = asyncio.create_task(self._listen(), name="room-hub")
-            await asyncio.wait_for(self.layer.group_add(session_group(session_id), self.channel), LAYER_TIMEOUT_SECONDS)
+            await self._group("group_add", session_id)
             self.rooms.setdefault(session_id, {})[member] = None
 
     async def leave(self, session_id: str, member: Member) -> None:
@@ -64,9 +64,7 @@ class RoomHub:
             if not members:
                 del self.rooms[session_id]
                 try:
-                    await asyncio.wait_for(
-                        self.layer.group_discard(session_group(session_id), self.channel), LAYER_TIMEOUT_SECONDS
-                    )
+                    await self._group("group_discard", session_id)
                 except Exception:  # the layer is down: the group expires, frames find no member
                     logger.warning("room hub: could not leave %s", session_group(session_id), exc_info=True)
             if not self.rooms and self.listener is not None:
@@ -75,6 +73,12 @@ class RoomHub:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
+
+    async def _group(self, operation: str, session_id: str) -> None:
+        """The process's channel joins or leaves a session's group, waiting at most
+        LAYER_TIMEOUT_SECONDS."""
+        call = getattr(self.layer, operation)(session_group(session_id), self.channel)
+        await asyncio.wait_for(call, LAYER_TIMEOUT_SECONDS)
 
     def members(self, session_id: str) -> int:
         return len(self.rooms.get(session_id, ()))
@@ -100,9 +104,7 @@ class RoomHub:
         async with self.lock:
             for session_id in list(self.rooms):
                 try:
-                    await asyncio.wait_for(
-                        self.layer.group_add(session_group(session_id), self.channel), LAYER_TIMEOUT_SECONDS
-                    )
+                    await self._group("group_add", session_id)
                 except Exception:
                     return  # still down; the listener tries again
 
