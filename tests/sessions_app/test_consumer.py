@@ -74,6 +74,16 @@ async def joined(user, booking, after=None) -> tuple[WebsocketCommunicator, dict
     return comm, reply
 
 
+async def refused_and_deaf(comm, world, text: str, timeout: float = 0.3) -> None:
+    """Joining world.booking is refused (`forbidden`), and a message posted in it then does not
+    reach the socket."""
+    await comm.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
+    reply = await comm.receive_json_from()
+    assert reply["type"] == "error" and reply["code"] == "forbidden"
+    await sync_to_async(message_create)(booking=world.booking, sender=world.parent, text=text)
+    assert await comm.receive_nothing(timeout=timeout)
+
+
 async def expect_close(comm, code):
     output = await comm.receive_output()
     assert output == {"type": "websocket.close", "code": code}
@@ -166,12 +176,7 @@ async def test_participants_and_admin_join(world, role):
 @pytest.mark.parametrize("role", ["other_parent", "other_student_user", "other_tutor"])
 async def test_outsiders_are_forbidden(world, role):
     comm = await authed(getattr(world, role))
-    await comm.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
-    reply = await comm.receive_json_from()
-    assert reply["type"] == "error" and reply["code"] == "forbidden"
-    # and hear nothing of the room
-    await sync_to_async(message_create)(booking=world.booking, sender=world.parent, text="private")
-    assert await comm.receive_nothing(timeout=0.3)
+    await refused_and_deaf(comm, world, "private")  # and hear nothing of the room
     await comm.disconnect()
 
 
@@ -509,9 +514,5 @@ async def test_a_refused_rejoin_leaves_the_room(world):
 
     student, _ = await joined(world.student_user, world.booking)
     await sync_to_async(Student.objects.filter(pk=world.child.pk).update)(user=None)
-    await student.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
-    reply = await student.receive_json_from()
-    assert reply["type"] == "error" and reply["code"] == "forbidden"
-    await sync_to_async(message_create)(booking=world.booking, sender=world.parent, text="not for you")
-    assert await student.receive_nothing(timeout=0.4)
+    await refused_and_deaf(student, world, "not for you", timeout=0.4)
     await student.disconnect()
