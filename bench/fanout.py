@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from messages import peer_env, peer_prepare, peer_start  # noqa: E402  (bench/messages.py)
+
 from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
 
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -345,24 +347,18 @@ def peer_fanout(peer_dir: Path, n_clients: int, messages: int, rate: float) -> d
     """The guide's NestJS backend (PERFORMANCE.md) with its own client, bench/fanout.js, on a fresh
     fixture: the same load, measured the same way (POST start to the client's newMessage, after
     probes)."""
-    if not (peer_dir / "dist").exists():
-        print(f"  (peer not set up in {peer_dir}: cp -r ../shared/peers/nest-seed {peer_dir} && ./setup.sh)")
-        return None
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
-    subprocess.run(["./db.sh"], cwd=peer_dir, env=env, check=True, capture_output=True)
-    port = free_port()
-    server = subprocess.Popen(
-        ["./start.sh"],
-        cwd=peer_dir,
-        env={**env, "PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    logdir = Path(tempfile.mkdtemp(prefix="k12-fanout-peer-"))
     try:
-        wait_for_port(port, server)
+        fixture = peer_prepare(peer_dir, logdir)  # the same setup as bench/messages.py's comparison
+    except RuntimeError as exc:
+        print(f"  ({exc})")
+        return None
+    port = free_port()
+    server = peer_start(peer_dir, port, logdir, fixture)
+    try:
         argv = ["node", "bench/fanout.js", "--url", f"http://127.0.0.1:{port}", "--clients", str(n_clients)]
         argv += ["--messages", str(messages), "--rate", str(rate)]
-        out = subprocess.run(argv, cwd=peer_dir, env=env, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(argv, cwd=peer_dir, env=peer_env(), capture_output=True, text=True, timeout=600)
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             print(f"  (peer fan-out failed: {out.stdout[-500:]} {out.stderr[-500:]})")
@@ -371,8 +367,7 @@ def peer_fanout(peer_dir: Path, n_clients: int, messages: int, rate: float) -> d
         lat = r["deliveryLatencyMs"]
         return {"p50": lat["p50"], "p99": lat["p99"], "max": lat["max"], "lost": r["lost"], "dup": r["duplicates"]}
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def main() -> None:
