@@ -135,7 +135,7 @@ def _store_one_statement(
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_SQL,
-            [booking.pk, booking.pk, sender.pk, client_uuid, message_id, booking.pk, sender.pk, text, client_uuid],
+            {"session": booking.pk, "user": sender.pk, "client_id": client_uuid, "id": message_id, "text": text},
         )
         row = cursor.fetchone()
     if row is None:
@@ -183,10 +183,11 @@ def _insert_sql() -> str:
         f"WITH bumped AS (UPDATE {booking_table} SET last_message_seq = last_message_seq + 1 "  # noqa: S608
         # a retry takes no number (no gap for every socket to fill); ON CONFLICT stays the
         # backstop for two retries racing
-        f"WHERE id = %s AND NOT EXISTS (SELECT 1 FROM {table} WHERE session_id = %s AND user_id = %s "
-        "AND client_id = %s) RETURNING last_message_seq) "
+        f"WHERE id = %(session)s AND NOT EXISTS (SELECT 1 FROM {table} WHERE session_id = %(session)s "
+        "AND user_id = %(user)s AND client_id = %(client_id)s) RETURNING last_message_seq) "
         f"INSERT INTO {table} (id, session_id, user_id, seq, text, client_id, created_at, hidden_reason) "
-        "SELECT %s, %s, %s, last_message_seq, %s, %s, clock_timestamp(), '' FROM bumped "
+        "SELECT %(id)s, %(session)s, %(user)s, last_message_seq, %(text)s, %(client_id)s, clock_timestamp(), '' "
+        "FROM bumped "
         "ON CONFLICT (session_id, user_id, client_id) WHERE client_id IS NOT NULL DO NOTHING "
         "RETURNING seq, created_at"
     )
