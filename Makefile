@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= 2
 # (the tests start their own Redis to restart it). Installed when missing; CI runs as root.
 SYSTEM_PACKAGES ?= nginx-light redis-server
 
-.PHONY: run test lint fmt migrate seed bench clean chromium system-deps
+.PHONY: run test lint fmt migrate seed bench clean chromium system-deps js-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,8 +49,15 @@ system-deps:
 chromium:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
+# The npm clients the tests drive (socket.io-client, axe-core), from the lock file.
+tests/js/node_modules/.installed: tests/js/package-lock.json
+	cd tests/js && npm ci --silent --no-audit --no-fund
+	touch $@
+
+js-deps: tests/js/node_modules/.installed
+
 ## test: install what the tests need, lint, and run the whole suite against the real services
-test: $(VENV)/.dev-deps system-deps chromium
+test: $(VENV)/.dev-deps system-deps chromium js-deps
 	$(BIN)/ruff check .
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
