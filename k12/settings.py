@@ -292,6 +292,20 @@ else:
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- The live room (/ws/encounters/) ------------------------------------------------------------
+# README, "Chat and the live room". A socket over WS_MAX_SOCKETS_PER_USER (counted across all
+# processes in Redis, sessions_app/socket_cap.py) is closed with 4409; a process renews its
+# sockets' leases every third of WS_SOCKET_LEASE_SECONDS, so a crashed process's sockets stop
+# counting after at most that long.
+WS_AUTH_TIMEOUT_SECONDS = env_int("WS_AUTH_TIMEOUT_SECONDS", 10)
+WS_RATE_PER_SECOND = env_int("WS_RATE_PER_SECOND", 10)
+WS_RATE_BURST = env_int("WS_RATE_BURST", 20)
+WS_FLOOD_STRIKES = env_int("WS_FLOOD_STRIKES", 50)
+WS_TYPING_INTERVAL_SECONDS = env_int("WS_TYPING_INTERVAL_SECONDS", 2)
+WS_ACCESS_RECHECK_SECONDS = env_int("WS_ACCESS_RECHECK_SECONDS", 60)
+WS_MAX_SOCKETS_PER_USER = env_int("WS_MAX_SOCKETS_PER_USER", 20)
+WS_SOCKET_LEASE_SECONDS = env_int("WS_SOCKET_LEASE_SECONDS", 60)
+
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
