@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from k12 import api, health, viewsets
 from k12.routers import Router
@@ -26,7 +26,12 @@ api_patterns = [
     path("", include("sessions_app.urls")),
     path("admin/", include("admin_app.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # the split view serves Swagger UI's init script from its own URL (no inline script)
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="k12/swagger_ui.html"),
+        name="docs",
+    ),
 ]
 
 urlpatterns = [
