@@ -421,7 +421,14 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         await self._send_json({"type": "notification", "notification": event["notification"]})
 
     async def access_changed(self, event):
-        await self._recheck()
+        """k12/access_events.py: the user's access changed (an allocation ended, a session was
+        cancelled, a child moved to another parent, consent was withdrawn, the user was
+        deactivated). Re-check now; then tell the client, which re-reads what it may do."""
+        if not await self._recheck():
+            return
+        await self._send_json(
+            {"type": "accessChanged", "reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
+        )
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -479,16 +486,18 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             return float("inf")
         return max(0.05, self.token_expires_at - time.time())
 
-    async def _recheck(self):
-        """Drop what the user may no longer see; close if the user was deactivated."""
+    async def _recheck(self) -> bool:
+        """Drop what the user may no longer see; close if the user was deactivated. False when
+        the socket was closed (or never authenticated)."""
         if self.user is None:
-            return
+            return False
         if not await _still_active(self.user.id):
             await self.close(code=CLOSE_FORBIDDEN)
-            return
+            return False
         for session_id in await _can_still_view(self.user, list(self.rooms)):
             await self._leave(session_id)
             await self._error("forbidden", "Access to this session has ended.", sessionId=session_id)
+        return True
 
     async def _access_error(self, exc, session_id: str):
         if isinstance(exc, Http404):
