@@ -242,6 +242,8 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             frame = json.loads(text_data)
         except ValueError:
             raise FrameError("Frame is not valid JSON.") from None
+        except RecursionError:  # the decoder recurses once per nesting level
+            raise FrameError("Frame is nested too deeply.") from None
         if not isinstance(frame, dict):
             raise FrameError("Frame must be a JSON object.")
         if not isinstance(frame.get("type"), str):
