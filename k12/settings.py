@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -84,6 +85,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "corsheaders",
+    "csp",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
@@ -96,6 +98,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -296,6 +299,20 @@ else:
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- The live room (/ws/encounters/) ------------------------------------------------------------
+# README, "Chat and the live room". A socket over WS_MAX_SOCKETS_PER_USER (counted across all
+# processes in Redis, sessions_app/socket_cap.py) is closed with 4409; a process renews its
+# sockets' leases every third of WS_SOCKET_LEASE_SECONDS, so a crashed process's sockets stop
+# counting after at most that long.
+WS_AUTH_TIMEOUT_SECONDS = env_int("WS_AUTH_TIMEOUT_SECONDS", 10)
+WS_RATE_PER_SECOND = env_int("WS_RATE_PER_SECOND", 10)
+WS_RATE_BURST = env_int("WS_RATE_BURST", 20)
+WS_FLOOD_STRIKES = env_int("WS_FLOOD_STRIKES", 50)
+WS_TYPING_INTERVAL_SECONDS = env_int("WS_TYPING_INTERVAL_SECONDS", 2)
+WS_ACCESS_RECHECK_SECONDS = env_int("WS_ACCESS_RECHECK_SECONDS", 60)
+WS_MAX_SOCKETS_PER_USER = env_int("WS_MAX_SOCKETS_PER_USER", 20)
+WS_SOCKET_LEASE_SECONDS = env_int("WS_SOCKET_LEASE_SECONDS", 60)
+
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -414,6 +431,31 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Content-Security-Policy, one policy for every page (the web client, the Django admin, Swagger
+# UI): scripts only from our own origin, never inline; an inline <style> block only with the
+# response's nonce (templates write nonce="{{ request.csp_nonce }}"); recordings play from our
+# origin or the bucket's signed URLs; no framing, no plugins, forms post only to us.
+_RECORDING_ORIGINS = []
+if AWS_STORAGE_BUCKET_NAME:
+    from urllib.parse import urlsplit
+
+    _endpoint = urlsplit(AWS_S3_ENDPOINT_URL or "https://s3.amazonaws.com")
+    _RECORDING_ORIGINS = [f"{_endpoint.scheme}://{_endpoint.netloc}", f"{_endpoint.scheme}://*.{_endpoint.netloc}"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, *_RECORDING_ORIGINS],
+        "media-src": [SELF, *_RECORDING_ORIGINS],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True

@@ -40,6 +40,7 @@ from k12.notifications import user_group
 from sessions_app import presence, selectors, services
 from sessions_app.hub import hub_for
 from sessions_app.payloads import message_payload
+from sessions_app.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +165,11 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             # hub must not keep a dead socket (and its held events) in its rooms.
             if hasattr(self, "rooms"):
                 await self._leave_all()
+            await self._release_place()
 
     async def connect(self):
         self.user: User | None = None
+        self.holds_place = False  # one of the user's WS_MAX_SOCKETS_PER_USER places
         self.token_expires_at: float | None = None
         # session id → the seq up to which this socket has been given the session's messages.
         # Live frames at or below it are duplicates; a frame beyond the next one means earlier
@@ -194,6 +197,7 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             if task is not None:
                 task.cancel()
         await self._leave_all()
+        await self._release_place()
         if self.user is not None:
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
 
@@ -424,6 +428,11 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
 
     async def _authenticated(self, user: User, *, expires_at: float | None):
         first = self.user is None
+        if first:
+            if not await socket_acquire(user.id, self.channel_name):
+                await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+                return
+            self.holds_place = True
         self.user = user
         self.token_expires_at = expires_at
         # (Re)start the re-check clock: a fresh token moves the deadline.
@@ -433,6 +442,11 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         if first:
             await self.channel_layer.group_add(user_group(user.id), self.channel_name)
         await self._send_json({"type": "ready", "user": _user_payload(user)})
+
+    async def _release_place(self):
+        if getattr(self, "holds_place", False):
+            self.holds_place = False
+            await socket_release(self.user.id, self.channel_name)
 
     async def _leave(self, session_id: str):
         if self.rooms.pop(session_id, None) is not None:
