@@ -11,7 +11,9 @@ without an explicit ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,6 +54,25 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def _contact_patterns(raw: str) -> list[str]:
+    """CONTACT_DETAILS_EXTRA_PATTERNS: a JSON array of regular expressions, checked at start-up."""
+    if not raw:
+        return []
+    try:
+        patterns = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured("CONTACT_DETAILS_EXTRA_PATTERNS must be a JSON array of strings") from None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ImproperlyConfigured("CONTACT_DETAILS_EXTRA_PATTERNS must be a JSON array of strings")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            message = f"CONTACT_DETAILS_EXTRA_PATTERNS: {pattern!r} is not a valid pattern: {exc}"
+            raise ImproperlyConfigured(message) from None
+    return patterns
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -235,6 +256,14 @@ RECORDING_UPLOAD_TTL_SECONDS = env_int("RECORDING_UPLOAD_TTL_SECONDS", 6 * 3600)
 # them (from cron) and skip sessions under legal hold.
 MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 0)
 RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 0)
+
+# --- Safeguarding: contact details in messages (sessions_app/contact_details.py) ---------------
+# The region whose national format a phone number without a +country prefix is read in.
+CONTACT_DETAILS_PHONE_REGION = env_str("CONTACT_DETAILS_PHONE_REGION", "US").upper()
+# More kinds of contact detail, as a JSON array of regular expressions (case-insensitive).
+CONTACT_DETAILS_EXTRA_PATTERNS = _contact_patterns(env_str("CONTACT_DETAILS_EXTRA_PATTERNS"))
+# Never contact details: domains (with their subdomains), phone numbers, exact texts.
+CONTACT_DETAILS_ALLOW = env_list("CONTACT_DETAILS_ALLOW")
 
 # --- Channels ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
