@@ -37,7 +37,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from k12 import permissions
 from k12.models import User
 from k12.notifications import user_group
-from sessions_app import selectors, services
+from sessions_app import presence, selectors, services
 from sessions_app.hub import hub_for
 from sessions_app.payloads import message_payload
 from sessions_app.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
@@ -242,6 +242,8 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             frame = json.loads(text_data)
         except ValueError:
             raise FrameError("Frame is not valid JSON.") from None
+        except RecursionError:  # the decoder recurses once per nesting level
+            raise FrameError("Frame is nested too deeply.") from None
         if not isinstance(frame, dict):
             raise FrameError("Frame must be a JSON object.")
         if not isinstance(frame.get("type"), str):
@@ -290,6 +292,7 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             await self._leave(session_id)
             raise
         self.rooms[session_id] = delivered
+        await presence.ajoined(session_id, self.user.id, self.channel_name)
         held = self.joining.pop(session_id)
         await self._send_json({"type": "joined", "sessionId": session_id, "missed": missed, "hasMore": has_more})
         for event in held:
@@ -455,7 +458,8 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             await socket_release(self.user.id, self.channel_name)
 
     async def _leave(self, session_id: str):
-        self.rooms.pop(session_id, None)
+        if self.rooms.pop(session_id, None) is not None:
+            await presence.aleft(session_id, self.user.id, self.channel_name)
         self.joining.pop(session_id, None)
         await self.hub.leave(session_id, self)
 
