@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('k12', '0006_account_and_link_audit'),
+        ('k12', '0007_account_and_link_audit'),
         ('sessions_app', '0005_contact_details_reports'),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('k12', '0005_audit_append_only'),
+        ('k12', '0006_notification_email'),
     ]
 
     operations = [
