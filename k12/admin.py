@@ -259,13 +259,7 @@ class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_facets = admin.ShowFacets.NEVER
     actions = ["cancel_sessions", "set_legal_hold", "clear_legal_hold"]
-    service_field_map = {
-        "studentId": "student",
-        "tutorId": "tutor",
-        "subjectId": "subject",
-        "startsAt": "starts_at",
-        "durationMinutes": "duration_minutes",
-    }
+    service_field_map = {"student_id": "student", "tutor_id": "tutor", "subject_id": "subject"}
 
     def get_fields(self, request, obj=None):
         if obj is None:

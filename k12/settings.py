@@ -11,11 +11,14 @@ without an explicit ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -53,6 +56,25 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def _contact_patterns(raw: str) -> list[str]:
+    """CONTACT_DETAILS_EXTRA_PATTERNS: a JSON array of regular expressions, checked at start-up."""
+    if not raw:
+        return []
+    try:
+        patterns = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured("CONTACT_DETAILS_EXTRA_PATTERNS must be a JSON array of strings") from None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ImproperlyConfigured("CONTACT_DETAILS_EXTRA_PATTERNS must be a JSON array of strings")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            message = f"CONTACT_DETAILS_EXTRA_PATTERNS: {pattern!r} is not a valid pattern: {exc}"
+            raise ImproperlyConfigured(message) from None
+    return patterns
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
@@ -84,6 +106,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "corsheaders",
+    "csp",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
@@ -96,6 +119,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -233,6 +257,14 @@ RECORDING_UPLOAD_TTL_SECONDS = env_int("RECORDING_UPLOAD_TTL_SECONDS", 6 * 3600)
 MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 0)
 RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 0)
 
+# --- Safeguarding: contact details in messages (sessions_app/contact_details.py) ---------------
+# The region whose national format a phone number without a +country prefix is read in.
+CONTACT_DETAILS_PHONE_REGION = env_str("CONTACT_DETAILS_PHONE_REGION", "US").upper()
+# More kinds of contact detail, as a JSON array of regular expressions (case-insensitive).
+CONTACT_DETAILS_EXTRA_PATTERNS = _contact_patterns(env_str("CONTACT_DETAILS_EXTRA_PATTERNS"))
+# Never contact details: domains (with their subdomains), phone numbers, exact texts.
+CONTACT_DETAILS_ALLOW = env_list("CONTACT_DETAILS_ALLOW")
+
 # --- Channels ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 # channels-redis and redis-py 8: redis-py reads with a 5 s socket timeout by default, which made
@@ -291,6 +323,20 @@ else:
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- The live room (/ws/encounters/) ------------------------------------------------------------
+# README, "Chat and the live room". A socket over WS_MAX_SOCKETS_PER_USER (counted across all
+# processes in Redis, sessions_app/socket_cap.py) is closed with 4409; a process renews its
+# sockets' leases every third of WS_SOCKET_LEASE_SECONDS, so a crashed process's sockets stop
+# counting after at most that long.
+WS_AUTH_TIMEOUT_SECONDS = env_int("WS_AUTH_TIMEOUT_SECONDS", 10)
+WS_RATE_PER_SECOND = env_int("WS_RATE_PER_SECOND", 10)
+WS_RATE_BURST = env_int("WS_RATE_BURST", 20)
+WS_FLOOD_STRIKES = env_int("WS_FLOOD_STRIKES", 50)
+WS_TYPING_INTERVAL_SECONDS = env_int("WS_TYPING_INTERVAL_SECONDS", 2)
+WS_ACCESS_RECHECK_SECONDS = env_int("WS_ACCESS_RECHECK_SECONDS", 60)
+WS_MAX_SOCKETS_PER_USER = env_int("WS_MAX_SOCKETS_PER_USER", 20)
+WS_SOCKET_LEASE_SECONDS = env_int("WS_SOCKET_LEASE_SECONDS", 60)
 
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -368,6 +414,31 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Content-Security-Policy, one policy for every page (the web client, the Django admin, Swagger
+# UI): scripts only from our own origin, never inline; an inline <style> block only with the
+# response's nonce (templates write nonce="{{ request.csp_nonce }}"); recordings play from our
+# origin or the bucket's signed URLs; no framing, no plugins, forms post only to us.
+_RECORDING_ORIGINS = []
+if AWS_STORAGE_BUCKET_NAME:
+    from urllib.parse import urlsplit
+
+    _endpoint = urlsplit(AWS_S3_ENDPOINT_URL or "https://s3.amazonaws.com")
+    _RECORDING_ORIGINS = [f"{_endpoint.scheme}://{_endpoint.netloc}", f"{_endpoint.scheme}://*.{_endpoint.netloc}"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF, *_RECORDING_ORIGINS],
+        "media-src": [SELF, *_RECORDING_ORIGINS],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True

@@ -41,6 +41,7 @@ from k12.notifications import user_group
 from sessions_app import services
 from sessions_app.live import LiveMember, setting
 from sessions_app.payloads import message_payload
+from sessions_app.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +121,11 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             # hub must not keep a dead socket (and its held events) in its rooms.
             if hasattr(self, "rooms"):
                 await self.leave_all()
+            await self._release_place()
 
     async def connect(self):
         self.live_start(self.channel_layer)
+        self.holds_place = False  # one of the user's WS_MAX_SOCKETS_PER_USER places
         self.bucket = TokenBucket(setting("WS_RATE_PER_SECOND", 10.0), setting("WS_RATE_BURST", 20.0))
         self.rate_strikes = 0
         self.last_typing: dict[str, float] = {}
@@ -137,6 +140,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
         if self.deadline_task is not None:
             self.deadline_task.cancel()
         await self.live_stop()
+        await self._release_place()
         if self.user is not None:
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
 
@@ -299,10 +303,20 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
 
     async def _authenticated(self, user: User, *, expires_at: float | None):
         first = self.user is None
+        if first:
+            if not await socket_acquire(user.id, self.channel_name):
+                await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+                return
+            self.holds_place = True
         self.authenticated(user, expires_at=expires_at)
         if first:
             await self.channel_layer.group_add(user_group(user.id), self.channel_name)
         await self._send_json({"type": "ready", "user": _user_payload(user)})
+
+    async def _release_place(self):
+        if getattr(self, "holds_place", False):
+            self.holds_place = False
+            await socket_release(self.user.id, self.channel_name)
 
     async def _auth_deadline(self):
         await asyncio.sleep(setting("WS_AUTH_TIMEOUT_SECONDS", 10))

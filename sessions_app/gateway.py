@@ -15,7 +15,8 @@ by python-socketio inside the same daphne process as /ws/encounters/ (k12/asgi.p
   de-duplication and gap filling. A broadcast message becomes one socket.io packet per process
   (``newMessage`` ``{id, from, text, created_at, user_id, hidden, seq, session_id}``), written
   to each member's Engine.IO socket as it is.
-- Origins are checked against the allowed hosts (as on /ws/), events are rate-limited
+- A user over ``WS_MAX_SOCKETS_PER_USER`` sockets (both protocols, all processes) is refused at
+  connect. Origins are checked against the allowed hosts (as on /ws/), events are rate-limited
   (``WS_RATE_PER_SECOND``/``WS_RATE_BURST``; ``WS_FLOOD_STRIKES`` over the limit disconnects),
   access is re-checked like on /ws/, and a socket whose token expires is disconnected.
 """
@@ -45,6 +46,7 @@ from k12.models import User
 from k12.notifications import user_group
 from sessions_app.consumers import TokenBucket, _user_from_token
 from sessions_app.live import LiveMember, setting
+from sessions_app.socket_cap import socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +86,6 @@ async def _authenticate(environ: dict, auth) -> tuple[User, float | None]:
         if user.is_authenticated and user.is_active:
             return user, None
     raise TokenError("No valid token or session.")
-
-
-async def _claim_socket_slot(user: User) -> bool:
-    """The per-user socket cap (``WS_MAX_SOCKETS_PER_USER``, across processes and both
-    protocols) plugs in here: False refuses the connection."""
-    return True
 
 
 def _packet(event: str, data) -> str:
@@ -218,7 +214,7 @@ class Encounters(socketio.AsyncNamespace):
             user, expires_at = await _authenticate(environ, auth)
         except TokenError:
             raise socketio.exceptions.ConnectionRefusedError("Unauthorized") from None
-        if not await _claim_socket_slot(user):
+        if not await socket_acquire(user.id, sid):
             raise socketio.exceptions.ConnectionRefusedError("Too many sockets for this user")
         member = GatewayMember(self, sid)
         self.members[sid] = member
@@ -228,6 +224,7 @@ class Encounters(socketio.AsyncNamespace):
         member = self.members.pop(sid, None)
         if member is not None:
             await member.stop()
+            await socket_release(member.user.id, sid)
 
     async def trigger_event(self, event, *args):
         if event in ("connect", "disconnect"):

@@ -22,6 +22,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from k12.models import Student
 from k12.notifications import user_group
+from tests.e2e.servers import Daphne, running
 from tests.e2e.test_live_room import ORIGIN, bearer, post
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live"), pytest.mark.django_db(transaction=True)]
@@ -281,3 +282,37 @@ def test_polling_requests_answer(daphnes):
     """The Engine.IO handshake itself, as a browser's first long-polling request makes it."""
     response = requests.get(f"{daphnes[0].http}/socket.io/?EIO=4&transport=polling", timeout=10)
     assert response.status_code == 200 and response.text.startswith("0{")
+
+
+def test_the_socket_cap_counts_socketio_and_ws_sockets_together(world, daphnes):
+    """WS_MAX_SOCKETS_PER_USER=1: a user's socket.io socket takes the one place; a second one,
+    and a /ws/ socket, are refused; once it closes the place is free again."""
+    capped = Daphne({**daphnes[0].env, "WS_MAX_SOCKETS_PER_USER": "1"})
+    with running(capped):
+        first = SioClient(capped, token(world.parent), transports=["websocket"])
+        try:
+            first.expect("connect")
+            second = SioClient(capped, token(world.parent), transports=["websocket"])
+            try:
+                assert second.expect("connect_error", "connect") == {
+                    "event": "connect_error",
+                    "message": "Too many sockets for this user",
+                }
+            finally:
+                second.close()
+
+            async def ws_refused():
+                async with websockets.connect(capped.ws, origin=ORIGIN, open_timeout=10) as ws:
+                    await ws.send(json.dumps({"type": "auth", "token": token(world.parent)}))
+                    with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                        await asyncio.wait_for(ws.recv(), timeout=10)
+                    return closed.value.rcvd.code
+
+            assert asyncio.run(ws_refused()) == 4409
+        finally:
+            first.close()
+        again = SioClient(capped, token(world.parent), transports=["websocket"])
+        try:
+            assert again.expect("connect", "connect_error", timeout=20)["event"] == "connect"
+        finally:
+            again.close()
