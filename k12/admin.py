@@ -318,8 +318,10 @@ class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "user", "kind", "title", "read_at"]
-    list_filter = ["kind", "created_at"]
+    """Staff see each notification's email: sent, still being retried, or failed and why."""
+
+    list_display = ["created_at", "user", "kind", "title", "read_at", "email_status", "email_attempts", "email_error"]
+    list_filter = ["email_status", "kind", "created_at"]
     search_fields = ["user__email", "title"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]

@@ -124,7 +124,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             await self._release_place()
 
     async def connect(self):
-        self.live_start(self.channel_layer)
+        self.live_start(self.channel_layer, self.channel_name)
         self.holds_place = False  # one of the user's WS_MAX_SOCKETS_PER_USER places
         self.bucket = TokenBucket(setting("WS_RATE_PER_SECOND", 10.0), setting("WS_RATE_BURST", 20.0))
         self.rate_strikes = 0
@@ -185,6 +185,8 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             frame = json.loads(text_data)
         except ValueError:
             raise FrameError("Frame is not valid JSON.") from None
+        except RecursionError:  # the decoder recurses once per nesting level
+            raise FrameError("Frame is nested too deeply.") from None
         if not isinstance(frame, dict):
             raise FrameError("Frame must be a JSON object.")
         if not isinstance(frame.get("type"), str):

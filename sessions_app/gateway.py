@@ -119,7 +119,7 @@ class GatewayMember(LiveMember):
         self.sid = sid
         self.eio_sid = namespace.server.manager.eio_sid_from_sid(sid, NAMESPACE)
         self.layer = get_channel_layer()
-        self.live_start(self.layer)
+        self.live_start(self.layer, sid)
         self.bucket = TokenBucket(setting("WS_RATE_PER_SECOND", 10.0), setting("WS_RATE_BURST", 20.0))
         self.rate_strikes = 0
         self.channel: str | None = None

@@ -9,6 +9,7 @@ channel-layer group; only how a frame is written differs (the subclass's ``write
 - ``rooms`` maps a session to the seq up to which this socket has been given its messages. A
   live frame at or below it is a duplicate; a frame beyond the next one means broadcasts were
   lost or overtaken, and the gap is filled from the database before it (``backlog``).
+- Presence (sessions_app/presence.py) follows ``rooms``: in from the join, out on leaving.
 - Access is re-checked every ``WS_ACCESS_RECHECK_SECONDS`` and when the server is told it
   changed; a socket authenticated by JWT ends when its token expires unless it is refreshed.
 """
@@ -26,7 +27,7 @@ from django.http import Http404
 
 from k12 import permissions
 from k12.models import User
-from sessions_app import selectors
+from sessions_app import presence, selectors
 from sessions_app.hub import hub_for
 from sessions_app.payloads import message_payload
 
@@ -109,7 +110,8 @@ class LiveMember:
 
     # --- state ---------------------------------------------------------------------------------
 
-    def live_start(self, layer) -> None:
+    def live_start(self, layer, socket_id: str) -> None:
+        self.socket_id = socket_id  # unique to the socket in its process (presence)
         self.user: User | None = None
         self.token_expires_at: float | None = None
         self.rooms: dict[str, int] = {}
@@ -148,10 +150,12 @@ class LiveMember:
             await self.leave_room(session_id)
             raise
         self.rooms[session_id] = delivered
+        await presence.ajoined(session_id, self.user.id, self.socket_id)
         return missed, has_more, self.joining.pop(session_id)
 
     async def leave_room(self, session_id: str) -> None:
-        self.rooms.pop(session_id, None)
+        if self.rooms.pop(session_id, None) is not None:
+            await presence.aleft(session_id, self.user.id, self.socket_id)
         self.joining.pop(session_id, None)
         await self.hub.leave(session_id, self)
 
