@@ -88,7 +88,7 @@ class MessageReportAdmin(CsvExportMixin, ReadOnlyAdmin):
         ("resolved by", "resolved_by__email"),
     ]
 
-    list_display = ["created_at", "reason", "status", "reporter", "message_text", "message_hidden"]
+    list_display = ["created_at", "reason", "status", "reported_by", "message_text", "found", "message_hidden"]
     list_filter = ["status", "reason", "created_at"]
     search_fields = ["=message__id", "=message__session__id", "reporter__email", "description", "message__text"]
     list_select_related = ["reporter", "message"]
@@ -103,6 +103,14 @@ class MessageReportAdmin(CsvExportMixin, ReadOnlyAdmin):
     def message_text(self, report: MessageReport) -> str:
         text = report.message.text
         return text if len(text) <= 80 else text[:79] + "…"
+
+    @admin.display(description="reporter")
+    def reported_by(self, report: MessageReport) -> str:
+        return str(report.reporter) if report.reporter_id else "automatic"
+
+    @admin.display(description="found")
+    def found(self, report: MessageReport) -> str:
+        return "; ".join(f"{span['kind']}: {span['text']}" for span in report.matched_spans) or "-"
 
     @admin.display(description="hidden", boolean=True)
     def message_hidden(self, report: MessageReport) -> bool:

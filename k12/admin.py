@@ -366,13 +366,7 @@ class BookingAdmin(CsvExportMixin, ServiceCreateAdminMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_facets = admin.ShowFacets.NEVER
     actions = ["cancel_sessions", "set_legal_hold", "clear_legal_hold"]
-    service_field_map = {
-        "studentId": "student",
-        "tutorId": "tutor",
-        "subjectId": "subject",
-        "startsAt": "starts_at",
-        "durationMinutes": "duration_minutes",
-    }
+    service_field_map = {"student_id": "student", "tutor_id": "tutor", "subject_id": "subject"}
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -432,10 +426,11 @@ class BookingAdmin(CsvExportMixin, ServiceCreateAdminMixin, admin.ModelAdmin):
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     """Read-only: a notification is made by the service that tells someone of an event (with its
-    push and email), never typed in by hand."""
+    push and email), never typed in by hand. Staff see each one's email: sent, still being
+    retried, or failed and why."""
 
-    list_display = ["created_at", "user", "kind", "title", "read_at"]
-    list_filter = ["kind", "created_at"]
+    list_display = ["created_at", "user", "kind", "title", "read_at", "email_status", "email_attempts", "email_error"]
+    list_filter = ["email_status", "kind", "created_at"]
     search_fields = ["user__email", "title"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]

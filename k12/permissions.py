@@ -18,9 +18,9 @@ from typing import Literal
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 
-from k12.models import Allocation, AllocationStatus, Booking, Notification, Role, Student, User
+from k12.models import Allocation, AllocationStatus, Booking, BookingStatus, Notification, Role, Student, User
 
 BookingAction = Literal["view", "message", "upload_recording", "cancel"]
 
@@ -50,7 +50,48 @@ def can_send_message(user, booking: Booking) -> bool:
 
 
 def can_upload_recording(user, booking: Booking) -> bool:
+    """Who may upload to the session: its tutor or an admin. Whether anything may be recorded
+    at all is the child's consent (``recording_consent_missing``), a 409, not a 403."""
     return is_admin(user) or (_authenticated(user) and booking.tutor_id == user.id)
+
+
+# --- Recording consent: one rule for the list, playback, uploads and links ---------------------
+
+
+def recording_consent_missing(booking: Booking) -> bool:
+    """The child's parent has not given (or has withdrawn) consent to record: nothing may be
+    uploaded for the session, and its recordings are for staff's eyes only."""
+    return not booking.student.recording_consent
+
+
+def can_see_recordings(user, booking: Booking) -> bool:
+    """List and play the session's recordings: anyone who may view the session while consent
+    stands; staff also without it (a safeguarding review)."""
+    return can_view_booking(user, booking) and (is_admin(user) or not recording_consent_missing(booking))
+
+
+PlaybackScope = Literal["p", "s"]
+PARTICIPANT_PLAYBACK: PlaybackScope = "p"
+STAFF_PLAYBACK: PlaybackScope = "s"
+
+
+def playback_scope_for(user) -> PlaybackScope:
+    """The scope of a playback link minted for ``user``: a staff link keeps playing without
+    consent; a participant's stops the moment consent is withdrawn."""
+    return STAFF_PLAYBACK if is_admin(user) else PARTICIPANT_PLAYBACK
+
+
+def can_play_with_link(scope: str, recording) -> bool:
+    """A signed link's holder may play ``recording``: a staff link always, a participant's
+    while the child's consent stands."""
+    if scope == STAFF_PLAYBACK:
+        return True
+    return scope == PARTICIPANT_PLAYBACK and not recording_consent_missing(recording.session)
+
+
+def sees_hidden_text(user) -> bool:
+    """Staff read the text of messages they hid; everyone else gets a placeholder."""
+    return is_admin(user)
 
 
 def can_cancel_booking(user, booking: Booking) -> bool:
@@ -80,14 +121,27 @@ def can_add_student(user, parent: User) -> bool:
     return is_admin(user) or (_authenticated(user) and user.role == Role.PARENT and parent.id == user.id)
 
 
+def adds_own_children(user) -> bool:
+    """A parent who adds a child without naming a parent adds their own."""
+    return _authenticated(user) and user.role == Role.PARENT
+
+
 def can_manage_allocations(user) -> bool:
     """Allocate a tutor to a student, or end an allocation: staff only (the contract's /api/admin/*)."""
     return is_admin(user)
 
 
 def can_use_staff_desk(user) -> bool:
-    """Enter the Django admin at /admin/, the staff's desk. Same people as /api/admin/*."""
-    return is_admin(user) and user.is_staff
+    """Enter the Django admin at /admin/, the staff's desk, and use each of its pages as far as
+    the page allows anyone to: the same people as /api/admin/* (``is_admin``). Django's own
+    ``is_staff`` flag and per-model permission rows decide nothing here."""
+    return is_admin(user)
+
+
+def is_staff_role(role: str) -> bool:
+    """The value Django's ``is_staff`` flag is kept at for a user of ``role`` (it decides no
+    access; third-party code that reads it sees the same answer as the desk)."""
+    return role == Role.ADMIN
 
 
 def can_read_notification(user, notification: Notification) -> bool:
@@ -156,7 +210,7 @@ def parse_uuid(value) -> uuid.UUID | None:
         return None
 
 
-def _get_or_404(queryset, object_id, label: str):
+def get_or_404(queryset, object_id, label: str):
     """The object with this id, or Http404 ("<label> not found.") if there is none or the id is
     not a UUID: a malformed id is "does not exist", never a 500."""
     pk = parse_uuid(object_id)
@@ -171,7 +225,7 @@ def _get_or_404(queryset, object_id, label: str):
 def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
     """Fetch a session for ``action`` or raise: Http404 if it does not exist, PermissionDenied if
     the user may not. Malformed ids are "does not exist", never a 500."""
-    booking = _get_or_404(Booking.objects.select_related("student", "tutor", "subject"), booking_id, "Session")
+    booking = get_or_404(Booking.objects.select_related("student", "tutor", "subject"), booking_id, "Session")
     if not _BOOKING_PREDICATES[action](user, booking):
         raise PermissionDenied(_DENIED_MESSAGES[action])
     return booking
@@ -180,7 +234,7 @@ def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
 def access_allocation(user, allocation_id) -> Allocation:
     """Fetch an allocation for staff: Http404 if it does not exist (or the id is malformed),
     PermissionDenied for anyone who may not manage allocations."""
-    allocation = _get_or_404(
+    allocation = get_or_404(
         Allocation.objects.select_related("student", "tutor", "subject"), allocation_id, "Allocation"
     )
     if not can_manage_allocations(user):
@@ -191,7 +245,7 @@ def access_allocation(user, allocation_id) -> Allocation:
 def access_notification(user, notification_id) -> Notification:
     """Fetch one of the user's notifications: Http404 if it does not exist, PermissionDenied if it
     is someone else's (the contract's 404/403)."""
-    notification = _get_or_404(Notification.objects.all(), notification_id, "Notification")
+    notification = get_or_404(Notification.objects.all(), notification_id, "Notification")
     if not can_read_notification(user, notification):
         raise PermissionDenied("This notification is not yours.")
     return notification
@@ -214,7 +268,7 @@ def access_recording(user, recording_id, action: RecordingAction = "view", *, bo
     qs = SessionRecording.objects.select_related("session__student")
     if booking is not None:
         qs = qs.filter(session=booking)
-    recording = _get_or_404(qs, recording_id, "Recording")
+    recording = get_or_404(qs, recording_id, "Recording")
     allowed = {
         "view": lambda: can_view_booking(user, recording.session),
         "delete": lambda: can_delete_recording(user, recording),
@@ -244,6 +298,24 @@ def can_moderate(user) -> bool:
     return is_admin(user)
 
 
+def booking_capabilities(user, booking: Booking) -> dict[str, bool]:
+    """What ``user`` may do with the session now: each flag is true exactly when the request it
+    stands for would succeed (same predicates, same state checks as the requests), so a client
+    offers only what will work. Reads only the session and its student (no query)."""
+    return {
+        "send_message": can_send_message(user, booking),
+        "upload_recording": can_upload_recording(user, booking) and not recording_consent_missing(booking),
+        "cancel": can_cancel_booking(user, booking) and booking_cancellable(booking),
+        "report": can_report_message(user, booking),
+        "moderate": can_moderate(user) and can_view_booking(user, booking),
+    }
+
+
+def booking_cancellable(booking: Booking) -> bool:
+    """Only a scheduled session can be cancelled (a 409 otherwise)."""
+    return booking.status == BookingStatus.SCHEDULED
+
+
 def can_set_recording_consent(user, student: Student) -> bool:
     """Grant or withdraw consent to record a child: the child's parent (or staff, on the
     parent's written instruction)."""
@@ -256,16 +328,102 @@ def access_message(user, message_id):
     from django.apps import apps
 
     message_model = apps.get_model("sessions_app", "SessionMessage")
-    message = _get_or_404(message_model.objects.select_related("session__student", "user"), message_id, "Message")
+    message = get_or_404(message_model.objects.select_related("session__student", "user"), message_id, "Message")
     if not can_view_booking(user, message.session):
         raise PermissionDenied("Access denied to this session.")
     return message
 
 
+def can_view_student(user, student: Student) -> bool:
+    """The student is among ``students_visible_to(user)`` (a query for a tutor, who sees the
+    students allocated to them)."""
+    if is_admin(user):
+        return True
+    if not _authenticated(user):
+        return False
+    if user.id in (student.parent_id, student.user_id):
+        return True
+    return students_visible_to(user).filter(pk=student.pk).exists()
+
+
 def access_student(user, student_id) -> Student:
     """A student the user may see (students_visible_to): Http404 if there is no such student (or
     the id is malformed), PermissionDenied if it exists but is not visible to the user."""
-    student = _get_or_404(Student.objects.all(), student_id, "Student")
-    if not students_visible_to(user).filter(pk=student.pk).exists():
+    student = get_or_404(Student.objects.all(), student_id, "Student")
+    if not can_view_student(user, student):
         raise PermissionDenied("Access denied to this student.")
     return student
+
+
+def recordings_visible_to(user, booking: Booking):
+    """The session's recordings ``user`` may list (``can_see_recordings``), newest first: one
+    range scan of the (session, created_at) index."""
+    from sessions_app.models import SessionRecording
+
+    if not can_see_recordings(user, booking):
+        return SessionRecording.objects.none()
+    return SessionRecording.objects.filter(session=booking).order_by("-created_at", "id")
+
+
+# --- DRF permission classes: the viewsets' guards, asking the predicates above -----------------
+
+
+class _ObjectRule(IsAuthenticated):
+    """Anonymous: 401 (IsAuthenticated). On the object: the predicate the view's action maps to
+    in ``rules_attr`` (``{action: rule}``); refused: 403 with the rule's message."""
+
+    rules_attr = ""
+    rules: dict = {}
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        rule = getattr(view, self.rules_attr)[view.action]
+        predicate, message = self.rules[rule]
+        if predicate(request.user, obj):
+            return True
+        self.message = message
+        return False
+
+
+class BookingAccess(_ObjectRule):
+    """A session and what lives inside it (its messages, recordings, uploads): the view's
+    ``booking_actions`` maps each action to a session action (``view``, ``message``, ...)."""
+
+    rules_attr = "booking_actions"
+    rules = {action: (_BOOKING_PREDICATES[action], _DENIED_MESSAGES[action]) for action in _BOOKING_PREDICATES}
+
+
+class RecordingAccess(_ObjectRule):
+    rules_attr = "recording_actions"
+    rules = {
+        "delete": (can_delete_recording, _RECORDING_DENIED_MESSAGES["delete"]),
+        "manage_upload": (can_manage_upload, _RECORDING_DENIED_MESSAGES["manage_upload"]),
+    }
+
+
+def _can_moderate_message(user, message) -> bool:
+    return can_view_booking(user, message.session) and can_moderate(user)
+
+
+def _can_report(user, message) -> bool:
+    return can_view_booking(user, message.session)
+
+
+class MessageAccess(_ObjectRule):
+    """A chat message: reported by those who see its session (the service then admits its
+    participants only), hidden and restored by staff."""
+
+    rules_attr = "message_actions"
+    rules = {
+        "report": (_can_report, "Access denied to this session."),
+        "moderate": (_can_moderate_message, "Only staff can moderate messages."),
+    }
+
+
+class StudentAccess(_ObjectRule):
+    rules_attr = "student_actions"
+    rules = {"view": (can_view_student, "Access denied to this student.")}
+
+
+class NotificationAccess(_ObjectRule):
+    rules_attr = "notification_actions"
+    rules = {"read": (can_read_notification, "This notification is not yours.")}

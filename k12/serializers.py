@@ -1,13 +1,17 @@
-"""Shapes of the core resources. Field names follow the contract (and the guide before it):
-snake_case on output, the guide's camelCase on the session and allocation request bodies."""
+"""Shapes of the core resources. Names are snake_case in requests and responses (the contract);
+the guide's camelCase stays only where the guide defined it (the allocation request, the
+/api/admin/stats keys: admin_app/serializers.py)."""
 
 from __future__ import annotations
 
+import django_filters
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
+from k12 import permissions
+from k12.filters import StrictFilterSet
 from k12.models import Booking, BookingStatus, Student, Subject, User
 from k12.services import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES
 
@@ -81,7 +85,7 @@ class StudentCreateSerializer(serializers.Serializer):
     first_name = serializers.CharField(max_length=100, trim_whitespace=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     grade = serializers.IntegerField(min_value=0, max_value=12, help_text="0 is kindergarten.")
-    parentId = uuid_ref(
+    parent_id = uuid_ref(
         User.objects.all(),
         required=False,
         help_text="Admins only: the parent to add the child to. Parents add to themselves.",
@@ -94,6 +98,16 @@ class StudentBriefSerializer(serializers.ModelSerializer):
         fields = ["id", "first_name", "last_name", "grade"]
 
 
+class CapabilitiesSerializer(serializers.Serializer):
+    """What the caller may do with the session now (``k12.permissions.booking_capabilities``)."""
+
+    send_message = serializers.BooleanField()
+    upload_recording = serializers.BooleanField(help_text="The session's tutor or staff, with recording consent.")
+    cancel = serializers.BooleanField(help_text="The session's parent or tutor or staff, while it is scheduled.")
+    report = serializers.BooleanField(help_text="Report one of its messages: its participants.")
+    moderate = serializers.BooleanField(help_text="Hide or restore its messages: staff.")
+
+
 class BookingSerializer(serializers.ModelSerializer):
     student = StudentBriefSerializer(read_only=True)
     tutor = PersonSerializer(read_only=True)
@@ -102,9 +116,16 @@ class BookingSerializer(serializers.ModelSerializer):
     cancelled_by = serializers.UUIDField(source="cancelled_by_id", read_only=True, allow_null=True)
     unread = serializers.SerializerMethodField(help_text="Chat messages from others after your read cursor (lists).")
 
+    can = serializers.SerializerMethodField(help_text="What the caller may do with this session now.")
+
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_unread(self, booking) -> int | None:
         return getattr(booking, "unread", None)
+
+    @extend_schema_field(CapabilitiesSerializer)
+    def get_can(self, booking) -> dict[str, bool]:
+        request = self.context.get("request")
+        return permissions.booking_capabilities(getattr(request, "user", None), booking)
 
     class Meta:
         model = Booking
@@ -122,42 +143,42 @@ class BookingSerializer(serializers.ModelSerializer):
             "cancelled_at",
             "created_at",
             "unread",
+            "can",
         ]
 
 
 class BookingCreateSerializer(serializers.Serializer):
-    studentId = uuid_ref(Student.objects.all())
-    tutorId = uuid_ref(User.objects.all())
-    subjectId = uuid_ref(Subject.objects.all())
-    startsAt = serializers.DateTimeField()
-    durationMinutes = serializers.IntegerField(min_value=MIN_DURATION_MINUTES, max_value=MAX_DURATION_MINUTES)
+    student_id = uuid_ref(Student.objects.all())
+    tutor_id = uuid_ref(User.objects.all())
+    subject_id = uuid_ref(Subject.objects.all())
+    starts_at = serializers.DateTimeField()
+    duration_minutes = serializers.IntegerField(min_value=MIN_DURATION_MINUTES, max_value=MAX_DURATION_MINUTES)
 
 
 class BookingCancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
-class StrictDateTimeField(serializers.DateTimeField):
-    """DRF reads an empty string as "no value" (HTML forms); in a query string `?to=` is a
-    malformed date-time and gets a 400 like any other."""
+class BookingFilter(StrictFilterSet):
+    """``status``, ``from`` (starts at or after) and ``to`` (starts before), ISO 8601."""
 
-    def get_value(self, dictionary):
-        if dictionary.get(self.field_name) == "":
-            return ""  # DRF would turn this into "absent" for form-like input
-        return super().get_value(dictionary)
-
-    def to_internal_value(self, value):
-        if value == "":
-            self.fail("invalid", format="ISO 8601")
-        return super().to_internal_value(value)
+    status = django_filters.ChoiceFilter(choices=BookingStatus.choices)
+    to = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt", label="Starts before (ISO 8601).")
 
 
-class BookingFilterSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=BookingStatus.choices, required=False)
-    # `from` is a Python keyword: the field is renamed in __init__.
-    from_ = StrictDateTimeField(required=False)
-    to = StrictDateTimeField(required=False)
+# `from` is a Python keyword: declared after the class.
+BookingFilter.base_filters["from"] = django_filters.IsoDateTimeFilter(
+    field_name="starts_at", lookup_expr="gte", label="Starts at or after (ISO 8601)."
+)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["from"] = self.fields.pop("from_")
+
+class NotificationOut(serializers.Serializer):
+    """Documentation of ``k12.notifications.notification_payload``'s shape (that function renders it)."""
+
+    id = serializers.UUIDField()
+    kind = serializers.CharField(help_text="allocation_created, allocation_ended, booking_created, booking_cancelled")
+    title = serializers.CharField()
+    body = serializers.CharField()
+    data = serializers.DictField(help_text="Ids of what it is about, e.g. `sessionId` or `allocationId`.")
+    created_at = serializers.DateTimeField()
+    read_at = serializers.DateTimeField(allow_null=True)

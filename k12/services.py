@@ -34,7 +34,7 @@ MAX_DURATION_MINUTES = 240
 def student_create(*, created_by: User, parent: User, first_name: str, last_name: str = "", grade: int) -> Student:
     """Add a child to a parent. A parent adds only their own children; an admin adds to anyone."""
     if parent.role != Role.PARENT:
-        raise field_error("parentId", "That user is not a parent.")
+        raise field_error("parent_id", "That user is not a parent.")
     if not permissions.can_add_student(created_by, parent):
         raise PermissionDenied("You can only add your own children.")
     return Student.objects.create(
@@ -139,23 +139,23 @@ def booking_create(
     if not permissions.can_book_for_student(created_by, student):
         raise PermissionDenied("Only the student's parent or an admin can book a session.")
     if tutor.role != Role.TUTOR or not tutor.is_active:
-        raise field_error("tutorId", "That user is not an active tutor.")
+        raise field_error("tutor_id", "That user is not an active tutor.")
     if not TutorSubject.objects.filter(tutor=tutor, subject=subject).exists():
-        raise field_error("subjectId", "This tutor does not teach that subject.")
+        raise field_error("subject_id", "This tutor does not teach that subject.")
     if not Allocation.objects.filter(
         student=student, tutor=tutor, subject=subject, status=AllocationStatus.ACTIVE
     ).exists():
-        raise field_error("tutorId", "This tutor is not allocated to the student for that subject.")
+        raise field_error("tutor_id", "This tutor is not allocated to the student for that subject.")
     if not MIN_DURATION_MINUTES <= duration_minutes <= MAX_DURATION_MINUTES:
         raise field_error(
-            "durationMinutes",
+            "duration_minutes",
             f"Must be between {MIN_DURATION_MINUTES} and {MAX_DURATION_MINUTES} minutes.",
         )
     if starts_at <= timezone.now():
-        raise field_error("startsAt", "A session must start in the future.")
+        raise field_error("starts_at", "A session must start in the future.")
     ends_at = starts_at + timedelta(minutes=duration_minutes)
     if not _tutor_available(tutor, starts_at, ends_at):
-        raise field_error("startsAt", "The tutor is not available at that time.")
+        raise field_error("starts_at", "The tutor is not available at that time.")
 
     try:
         with transaction.atomic():

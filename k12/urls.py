@@ -1,4 +1,5 @@
-"""URL map. REST under /api/ (with and without a trailing slash), the admin, docs, probes."""
+"""URL map. REST under /api/: the resources on one router (``api_router``, each route with and
+without a trailing slash), plus the auth views; the admin, docs, probes."""
 
 from __future__ import annotations
 
@@ -6,32 +7,33 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from k12 import api, health, notification_api
+from k12 import api, health, viewsets
+from k12.routers import Router
 from k12.routing_helpers import route
+
+api_router = Router()
+api_router.register("sessions", viewsets.SessionViewSet, basename="session")
+api_router.register("subjects", viewsets.SubjectViewSet, basename="subject")
+api_router.register("students", viewsets.StudentViewSet, basename="student")
+api_router.register("notifications", viewsets.NotificationViewSet, basename="notification")
 
 api_patterns = [
     *route("auth/token", api.TokenView.as_view(), "auth-token"),
     *route("auth/token/refresh", api.RefreshView.as_view(), "auth-refresh"),
     *route("auth/logout", api.LogoutView.as_view(), "auth-logout"),
     *route("me", api.MeView.as_view(), "me"),
-    *route("subjects", api.SubjectListView.as_view(), "subjects"),
-    *route("students", api.StudentListView.as_view(), "students"),
-    *route("sessions", api.SessionListView.as_view(), "sessions"),
-    *route("sessions/<str:session_id>", api.SessionDetailView.as_view(), "session-detail"),
-    *route("sessions/<str:session_id>/cancel", api.SessionCancelView.as_view(), "session-cancel"),
-    *route("students/<str:student_id>/recording-consent", api.StudentRecordingConsentView.as_view(), "student-consent"),
-    *route("notifications", notification_api.NotificationListView.as_view(), "notifications"),
-    *route(
-        "notifications/<str:notification_id>/read",
-        notification_api.NotificationReadView.as_view(),
-        "notification-read",
-    ),
+    *api_router.urls,
     path("", include("sessions_app.urls")),
     path("admin/", include("admin_app.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # the split view serves Swagger UI's init script from its own URL (no inline script)
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="k12/swagger_ui.html"),
+        name="docs",
+    ),
 ]
 
 urlpatterns = [

@@ -203,10 +203,10 @@ def test_ending_an_unknown_allocation_is_404(world, api, allocation_id):
 def test_end_then_reallocate_moves_who_may_be_booked(world, api):
     admin = api(world.admin)
     session = {
-        "studentId": str(world.child.id),
-        "subjectId": str(world.math.id),
-        "startsAt": next_slot(6, 10).isoformat(),
-        "durationMinutes": 60,
+        "student_id": str(world.child.id),
+        "subject_id": str(world.math.id),
+        "starts_at": next_slot(6, 10).isoformat(),
+        "duration_minutes": 60,
     }
     math_tutor = new_tutor(world.math, first="Maya")
     for day in range(7):
@@ -219,17 +219,17 @@ def test_end_then_reallocate_moves_who_may_be_booked(world, api):
         ).status_code
         == 409
     )
-    assert admin.post("/api/sessions", session | {"tutorId": str(math_tutor.id)}, format="json").status_code == 400
+    assert admin.post("/api/sessions", session | {"tutor_id": str(math_tutor.id)}, format="json").status_code == 400
 
     assert admin.post(end_url(old.id)).status_code == 200
     # the old tutor can no longer be booked for Math with this student
-    response = admin.post("/api/sessions", session | {"tutorId": str(world.tutor.id)}, format="json")
-    assert response.status_code == 400 and "tutorId" in response.json()
+    response = admin.post("/api/sessions", session | {"tutor_id": str(world.tutor.id)}, format="json")
+    assert response.status_code == 400 and "tutor_id" in response.json()
 
     created = admin.post(URL, body(world, tutorId=str(math_tutor.id), subjectId=str(world.math.id)), format="json")
     assert created.status_code == 201
     assert (
-        api(world.parent).post("/api/sessions", session | {"tutorId": str(math_tutor.id)}, format="json").status_code
+        api(world.parent).post("/api/sessions", session | {"tutor_id": str(math_tutor.id)}, format="json").status_code
         == 201
     )
     statuses = dict(

@@ -23,6 +23,24 @@ def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
+def csp_violations(page) -> list[str]:
+    """Content-Security-Policy violations the page reports, from now on: the browser's console
+    message and the page's own `securitypolicyviolation` event, one entry each. Assert it empty."""
+    found: list[str] = []
+
+    def on_console(message):
+        if "Content Security Policy" in message.text:
+            found.append(message.text)
+
+    page.on("console", on_console)
+    page.expose_function("__cspViolation", lambda text: found.append(text))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => window.__cspViolation("
+        "`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`));"
+    )
+    return found
+
+
 AXE = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "axe-core" / "axe.min.js"
 
 

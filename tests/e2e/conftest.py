@@ -11,7 +11,7 @@ from django.db import connection
 from playwright.sync_api import sync_playwright
 
 from tests.e2e.browser import launch_chromium
-from tests.e2e.servers import Daphne, RedisServer, app_env
+from tests.e2e.servers import Daphne, RedisServer, app_env, database_url
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -29,13 +29,9 @@ def daphnes(django_db_setup, django_db_blocker, e2e_redis):
         settings = connection.settings_dict
     if connection.vendor != "postgresql":
         pytest.fail("end-to-end tests need PostgreSQL: run them with DATABASE_URL set (make test does)")
-    host = settings["HOST"] or "127.0.0.1"
-    port = settings["PORT"] or 5432
-    auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
-    database_url = f"postgres://{auth}@{host}:{port}/{settings['NAME']}"
     ARTIFACTS.mkdir(exist_ok=True)
     # the same signing key as this process, so tokens minted by the tests are valid there
-    env = app_env(database_url, e2e_redis.url, DJANGO_SECRET_KEY=django_settings.SECRET_KEY)
+    env = app_env(database_url(settings), e2e_redis.url, DJANGO_SECRET_KEY=django_settings.SECRET_KEY)
     servers = [Daphne(env, log=ARTIFACTS / f"daphne-{i}.log") for i in (1, 2)]
     for server in servers:
         server.start()

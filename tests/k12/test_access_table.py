@@ -18,11 +18,11 @@ ADD_CHILD_OF_PARENT = BOOKERS
 
 def _session_body(w):
     return {
-        "studentId": str(w.child.id),
-        "tutorId": str(w.tutor.id),
-        "subjectId": str(w.math.id),
-        "startsAt": next_slot(5, 10).isoformat(),
-        "durationMinutes": 60,
+        "student_id": str(w.child.id),
+        "tutor_id": str(w.tutor.id),
+        "subject_id": str(w.math.id),
+        "starts_at": next_slot(5, 10).isoformat(),
+        "duration_minutes": 60,
     }
 
 
@@ -33,7 +33,7 @@ ENDPOINTS = {
     "POST students": (
         "post",
         lambda w: "/api/students",
-        lambda w: {"first_name": "New", "grade": 3, "parentId": str(w.parent.id)},
+        lambda w: {"first_name": "New", "grade": 3, "parent_id": str(w.parent.id)},
         ADD_CHILD_OF_PARENT,
     ),
     "GET sessions": ("get", lambda w: "/api/sessions", None, ALL_OK),

@@ -14,11 +14,11 @@ from tests.conftest import client_for, next_slot
 
 def body(w, **overrides):
     data = {
-        "studentId": str(w.child.id),
-        "tutorId": str(w.tutor.id),
-        "subjectId": str(w.math.id),
-        "startsAt": next_slot(5, 10).isoformat(),
-        "durationMinutes": 60,
+        "student_id": str(w.child.id),
+        "tutor_id": str(w.tutor.id),
+        "subject_id": str(w.math.id),
+        "starts_at": next_slot(5, 10).isoformat(),
+        "duration_minutes": 60,
     }
     data.update(overrides)
     return data
@@ -78,14 +78,14 @@ def test_overlap_is_409(world, api, who, start_offset_minutes):
     # given a second allocation so that a different tutor can meet the same student
     if who == "student":
         Allocation.objects.create(student=world.child, tutor=world.other_tutor, subject=world.english)
-        clash = body(world, tutorId=str(world.other_tutor.id), subjectId=str(world.english.id))
+        clash = body(world, tutor_id=str(world.other_tutor.id), subject_id=str(world.english.id))
     else:
         Allocation.objects.create(student=world.other_child, tutor=world.tutor, subject=world.math)
-        clash = body(world, studentId=str(world.other_child.id))
+        clash = body(world, student_id=str(world.other_child.id))
     first = api(world.admin).post("/api/sessions", body(world), format="json")
     assert first.status_code == 201
     start = next_slot(5, 10) + timedelta(minutes=start_offset_minutes)
-    clash["startsAt"] = start.isoformat()
+    clash["starts_at"] = start.isoformat()
     response = api(world.admin).post("/api/sessions", clash, format="json")
     assert response.status_code == 409, response.content
     assert who in response.json()["detail"]
@@ -94,7 +94,7 @@ def test_overlap_is_409(world, api, who, start_offset_minutes):
 def test_back_to_back_sessions_do_not_overlap(world, api):
     client = api(world.parent)
     assert client.post("/api/sessions", body(world), format="json").status_code == 201
-    later = body(world, startsAt=(next_slot(5, 10) + timedelta(minutes=60)).isoformat())
+    later = body(world, starts_at=(next_slot(5, 10) + timedelta(minutes=60)).isoformat())
     assert client.post("/api/sessions", later, format="json").status_code == 201
 
 
@@ -131,26 +131,26 @@ def test_cancel_frees_the_slot_and_cannot_repeat(world, api):
     assert client.post(f"/api/sessions/{world.booking.id}/cancel", {}, format="json").status_code == 409
     assert Notification.objects.filter(user=world.parent, kind="booking_cancelled").count() == 1
     # the slot is free again
-    again = body(world, startsAt=world.booking.starts_at.isoformat())
+    again = body(world, starts_at=world.booking.starts_at.isoformat())
     assert api(world.parent).post("/api/sessions", again, format="json").status_code == 201
 
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 BAD_BODIES = [
-    ("studentId", {"studentId": UNKNOWN}),
-    ("studentId", {"studentId": "nope"}),
-    ("studentId", {"studentId": None}),
-    ("tutorId", {"tutorId": UNKNOWN}),
-    ("subjectId", {"subjectId": UNKNOWN}),
-    ("subjectId", {"subjectId": 12}),
-    ("startsAt", {"startsAt": "2001-01-01T10:00:00Z"}),
-    ("startsAt", {"startsAt": "tomorrow"}),
-    ("startsAt", {"startsAt": 5}),
-    ("durationMinutes", {"durationMinutes": 0}),
-    ("durationMinutes", {"durationMinutes": -30}),
-    ("durationMinutes", {"durationMinutes": 100000}),
-    ("durationMinutes", {"durationMinutes": "an hour"}),
-    ("durationMinutes", {"durationMinutes": [60]}),
+    ("student_id", {"student_id": UNKNOWN}),
+    ("student_id", {"student_id": "nope"}),
+    ("student_id", {"student_id": None}),
+    ("tutor_id", {"tutor_id": UNKNOWN}),
+    ("subject_id", {"subject_id": UNKNOWN}),
+    ("subject_id", {"subject_id": 12}),
+    ("starts_at", {"starts_at": "2001-01-01T10:00:00Z"}),
+    ("starts_at", {"starts_at": "tomorrow"}),
+    ("starts_at", {"starts_at": 5}),
+    ("duration_minutes", {"duration_minutes": 0}),
+    ("duration_minutes", {"duration_minutes": -30}),
+    ("duration_minutes", {"duration_minutes": 100000}),
+    ("duration_minutes", {"duration_minutes": "an hour"}),
+    ("duration_minutes", {"duration_minutes": [60]}),
 ]
 
 
@@ -161,7 +161,7 @@ def test_bad_input_is_400_with_field_errors(world, api, field, override):
     assert field in response.json()
 
 
-@pytest.mark.parametrize("missing", ["studentId", "tutorId", "subjectId", "startsAt", "durationMinutes"])
+@pytest.mark.parametrize("missing", ["student_id", "tutor_id", "subject_id", "starts_at", "duration_minutes"])
 def test_missing_fields_are_400(world, api, missing):
     data = body(world)
     del data[missing]
@@ -178,19 +178,19 @@ def test_malformed_json_is_400(world, api, raw):
 def test_tutor_rules(world, api):
     client = api(world.admin)
     # a parent is not a tutor
-    assert "tutorId" in client.post("/api/sessions", body(world, tutorId=str(world.parent.id)), format="json").json()
+    assert "tutor_id" in client.post("/api/sessions", body(world, tutor_id=str(world.parent.id)), format="json").json()
     # the tutor does not teach English
-    response = client.post("/api/sessions", body(world, subjectId=str(world.english.id)), format="json")
-    assert response.status_code == 400 and "subjectId" in response.json()
+    response = client.post("/api/sessions", body(world, subject_id=str(world.english.id)), format="json")
+    assert response.status_code == 400 and "subject_id" in response.json()
     # teaches Physics but is not allocated to the child for it
-    response = client.post("/api/sessions", body(world, subjectId=str(world.physics.id)), format="json")
-    assert response.status_code == 400 and "tutorId" in response.json()
+    response = client.post("/api/sessions", body(world, subject_id=str(world.physics.id)), format="json")
+    assert response.status_code == 400 and "tutor_id" in response.json()
     # not available at 22:00
-    response = client.post("/api/sessions", body(world, startsAt=next_slot(5, 22).isoformat()), format="json")
-    assert response.status_code == 400 and "startsAt" in response.json()
+    response = client.post("/api/sessions", body(world, starts_at=next_slot(5, 22).isoformat()), format="json")
+    assert response.status_code == 400 and "starts_at" in response.json()
     # the window ends at 20:00: 19:30 for 60 minutes runs past it
     late = (next_slot(5, 19) + timedelta(minutes=30)).isoformat()
-    assert client.post("/api/sessions", body(world, startsAt=late), format="json").status_code == 400
+    assert client.post("/api/sessions", body(world, starts_at=late), format="json").status_code == 400
     TutorSubject.objects.filter(tutor=world.tutor, subject=world.math).delete()
     assert client.post("/api/sessions", body(world), format="json").status_code == 400
 
@@ -202,7 +202,7 @@ def test_students_create_rules(world, api):
     assert created.json()["first_name"] == "Lia" and created.json()["parent_id"] == str(world.parent.id)
     admin = api(world.admin)
     assert admin.post("/api/students", {"first_name": "X", "grade": 2}, format="json").status_code == 400
-    not_parent = {"first_name": "X", "grade": 2, "parentId": str(world.tutor.id)}
+    not_parent = {"first_name": "X", "grade": 2, "parent_id": str(world.tutor.id)}
     assert admin.post("/api/students", not_parent, format="json").status_code == 400
     for bad in ({"first_name": "", "grade": 2}, {"first_name": "X", "grade": 13}, {"first_name": "X"}):
         assert parent.post("/api/students", bad, format="json").status_code == 400
@@ -221,3 +221,31 @@ def test_complete_sessions_command_marks_only_ended_ones(world):
     call_command("complete_sessions", stdout=open("/dev/null", "w"))
     assert Booking.objects.get(pk=past.pk).status == "completed"
     assert Booking.objects.get(pk=world.other_booking.pk).status == "scheduled"
+
+
+def test_each_session_carries_what_the_caller_may_do(world, api):
+    listed = api(world.tutor).get("/api/sessions").json()
+    detail = api(world.tutor).get(f"/api/sessions/{world.booking.id}").json()
+    expected = {"send_message": True, "upload_recording": True, "cancel": True, "report": True, "moderate": False}
+    assert listed[0]["can"] == detail["can"] == expected
+    student = api(world.student_user).get(f"/api/sessions/{world.booking.id}").json()["can"]
+    assert student == {
+        "send_message": True,
+        "upload_recording": False,
+        "cancel": False,
+        "report": True,
+        "moderate": False,
+    }
+
+
+def test_post_sessions_takes_back_what_it_returns(world, api):
+    client = api(world.parent)
+    created = client.post("/api/sessions", body(world), format="json").json()
+    again = {
+        "student_id": created["student"]["id"],
+        "tutor_id": created["tutor"]["id"],
+        "subject_id": created["subject"]["id"],
+        "starts_at": created["ends_at"],
+        "duration_minutes": created["duration_minutes"],
+    }
+    assert client.post("/api/sessions", again, format="json").status_code == 201
