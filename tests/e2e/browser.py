@@ -48,15 +48,20 @@ def watch_console(page) -> list[str]:
     """Console errors and uncaught exceptions of a page, as they happen. A Content-Security-Policy
     violation is a console error ("Refused to ..."), so an empty list also means none."""
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     return errors
 
 
-def axe_violations(page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
+def axe_violations(
+    page, console: list[str] | None = None, impacts: tuple[str, ...] = ("serious", "critical")
+) -> list[dict]:
     """axe-core's violations of the page's current state at these impacts. The library (npm,
-    tests/js) is evaluated through the DevTools protocol, which the page's CSP does not govern."""
+    tests/js) is evaluated through the DevTools protocol, which the page's CSP does not govern;
+    the <style> element axe adds while it measures is, and is refused: pass the page's
+    ``watch_console`` list and those refusals, axe's and not the page's, are taken out of it."""
+    before = len(console) if console is not None else 0
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text())
     found = page.evaluate(
@@ -68,4 +73,7 @@ def axe_violations(page, impacts: tuple[str, ...] = ("serious", "critical")) -> 
             }));
         }"""
     )
+    if console is not None:
+        page.wait_for_timeout(100)  # the console events of the run arrive after it returns
+        console[before:] = [line for line in console[before:] if "Content Security Policy" not in line]
     return [violation for violation in found if violation["impact"] in impacts]
