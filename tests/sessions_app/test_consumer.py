@@ -465,12 +465,12 @@ async def test_a_gap_fill_that_fails_is_tried_again(world):
     """The database blinks while a socket fills a gap: the held messages are not dropped."""
     from unittest import mock
 
-    from sessions_app import consumers
+    from sessions_app import live
 
     parent, _ = await joined(world.parent, world.booking)
     with mock.patch("sessions_app.services.realtime.group_send"):
         await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="lost")
-    real_gap, calls = consumers._gap, []
+    real_gap, calls = live._gap, []
 
     async def flaky_gap(*args):
         calls.append(args)
@@ -478,7 +478,7 @@ async def test_a_gap_fill_that_fails_is_tried_again(world):
             raise RuntimeError("database blinked")
         return await real_gap(*args)
 
-    with mock.patch.object(consumers, "_gap", flaky_gap):
+    with mock.patch.object(live, "_gap", flaky_gap):
         await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="next")
         texts = [(await parent.receive_json_from())["message"]["text"] for _ in range(2)]
     assert texts == ["lost", "next"] and len(calls) == 2
@@ -492,12 +492,12 @@ async def test_a_socket_whose_join_crashes_leaves_the_room_hub(world):
 
     from channels.layers import get_channel_layer
 
-    from sessions_app import consumers
+    from sessions_app import live
     from sessions_app.hub import hub_for
 
     tutor, _ = await joined(world.tutor, world.booking)
     crashing = await authed(world.parent)
-    with mock.patch.object(consumers, "_join", side_effect=RuntimeError("database is down")):
+    with mock.patch.object(live, "_join", side_effect=RuntimeError("database is down")):
         await crashing.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
         with pytest.raises(RuntimeError):
             await crashing.wait(timeout=10)
