@@ -95,12 +95,16 @@ class AvailabilityInline(admin.TabularInline):
 
 
 class ChildInline(admin.TabularInline):
+    """A parent's children. A child's login is linked, and a child moved to another parent, on
+    the child's own page (through the services); children are never deleted here."""
+
     model = Student
     fk_name = "parent"
     extra = 0
     fields = ["first_name", "last_name", "grade", "user"]
-    raw_id_fields = ["user"]
+    readonly_fields = ["user"]
     show_change_link = True
+    can_delete = False
 
 
 @admin.register(User)
@@ -122,12 +126,47 @@ class UserAdmin(DjangoUserAdmin):
     inlines = [TutorSubjectInline, AvailabilityInline, ChildInline]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    actions = ["deactivate_users", "reactivate_users"]
+
+    # Accounts are deactivated, never deleted: their messages, recordings and sessions stay.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
     def save_model(self, request, obj, form, change):
         obj.email = obj.email.lower()
         # Admin-site access follows the role, whatever the checkbox said.
         obj.is_staff = obj.role == "admin" or obj.is_superuser
+        activate = None
+        if change and "is_active" in form.changed_data:
+            # the checkbox goes through the service (audit, revoked tokens, sockets closed)
+            activate, obj.is_active = obj.is_active, not obj.is_active
         super().save_model(request, obj, form, change)
+        if activate is not None:
+            try:
+                services.user_set_active(user=obj, changed_by=request.user, active=activate, request=request)
+            except (Conflict, PermissionDenied) as exc:
+                self.message_user(request, str(getattr(exc, "detail", exc)), messages.ERROR)
+
+    def _set_active(self, request, queryset, active: bool) -> int:
+        done = 0
+        for user in queryset.filter(is_active=not active):
+            try:
+                services.user_set_active(user=user, changed_by=request.user, active=active, request=request)
+            except Conflict as exc:
+                self.message_user(request, str(exc.detail), messages.WARNING)
+                continue
+            done += 1
+        return done
+
+    @admin.action(description="Deactivate the selected accounts (kept, with everything they wrote)")
+    def deactivate_users(self, request, queryset):
+        done = self._set_active(request, queryset, False)
+        self.message_user(request, f"Deactivated {done} account(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate the selected accounts")
+    def reactivate_users(self, request, queryset):
+        done = self._set_active(request, queryset, True)
+        self.message_user(request, f"Reactivated {done} account(s).", messages.SUCCESS)
 
 
 @admin.register(Subject)
@@ -163,6 +202,30 @@ class StudentAdmin(admin.ModelAdmin):
     raw_id_fields = ["parent", "user"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    # A child's sessions hold its conversations: children are never deleted.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Moving a child to another parent, or its login, changes who sees its sessions: that
+        # goes through the services (audited, open sockets told at once).
+        stored = Student.objects.get(pk=obj.pk)
+        parent, login = obj.parent, obj.user
+        obj.parent_id, obj.user_id = stored.parent_id, stored.user_id
+        super().save_model(request, obj, form, change)
+        try:
+            if "parent" in form.changed_data:
+                services.student_parent_set(student=obj, changed_by=request.user, parent=parent, request=request)
+            if "user" in form.changed_data:
+                services.student_login_set(student=obj, changed_by=request.user, login=login, request=request)
+        except ValidationError as exc:
+            errors = [str(m) for field_errors in exc.detail.values() for m in _messages(field_errors)]
+            self.message_user(request, "; ".join(errors), messages.ERROR)
+        obj.refresh_from_db()
 
 
 @admin.register(TutorAvailability)
@@ -259,6 +322,11 @@ class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_facets = admin.ShowFacets.NEVER
     actions = ["cancel_sessions", "set_legal_hold", "clear_legal_hold"]
+
+    # Sessions are cancelled, never deleted: they hold the child's conversation and recordings.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     service_field_map = {"student_id": "student", "tutor_id": "tutor", "subject_id": "subject"}
 
     def get_fields(self, request, obj=None):

@@ -283,7 +283,14 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
         await self._send_json({"type": "notification", "notification": event["notification"]})
 
     async def access_changed(self, event):
-        await self.recheck()
+        """k12/access_events.py: the user's access changed (an allocation ended, a session was
+        cancelled, a child moved to another parent, consent was withdrawn, the user was
+        deactivated). Re-check now; then tell the client, which re-reads what it may do."""
+        if not await self.recheck():
+            return
+        await self._send_json(
+            {"type": "accessChanged", "reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
+        )
 
     # --- how this socket writes what the room hub hands over (sessions_app/live.py) -----------
 

@@ -290,13 +290,15 @@ class LiveMember:
             return float("inf")
         return max(0.05, self.token_expires_at - time.time())
 
-    async def recheck(self) -> None:
-        """Drop what the user may no longer see; end the socket if the user was deactivated."""
+    async def recheck(self) -> bool:
+        """Drop what the user may no longer see; end the socket if the user was deactivated.
+        False when the socket was ended (or never authenticated)."""
         if self.user is None:
-            return
+            return False
         if not await _still_active(self.user.id):
             await self.end("deactivated")
-            return
+            return False
         for session_id in await _lost_rooms(self.user, list(self.rooms)):
             await self.leave_room(session_id)
             await self.room_lost(session_id)
+        return True
