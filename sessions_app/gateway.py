@@ -158,8 +158,11 @@ class GatewayMember(LiveMember):
                 continue
             failures = 0
             kind = event.get("type")
-            if kind == "access.changed":
-                await self.recheck()
+            if kind == "access.changed":  # as /ws/ does: re-check now, then tell the client
+                if await self.recheck():
+                    await self.emit(
+                        "accessChanged", {"reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
+                    )
             elif kind == "notification.push":
                 await self.emit("notification", event["notification"])
 
