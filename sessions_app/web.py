@@ -70,6 +70,15 @@ def sessions_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required(login_url="web-login")
+def children_page(request: HttpRequest) -> HttpResponse:
+    # The page lists what GET /api/students returns; recording consent is the parent's to give.
+    if not permissions.adds_own_children(request.user):
+        reason = "This page is for parents."
+        return render(request, "web/error.html", {"status": 403, "reason": reason}, status=403)
+    return render(request, "web/children.html")
+
+
+@login_required(login_url="web-login")
 def room_page(request: HttpRequest, session_id: str) -> HttpResponse:
     # The API's own guarded fetch: someone else's session is a 403 page, a missing one a 404,
     # exactly as the API would answer the page's first request.
