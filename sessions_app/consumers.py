@@ -52,6 +52,9 @@ CLOSE_RESYNC = 1011  # could not fill a gap: the client reconnects and re-joins 
 CLOSE_CODES = {"resync": CLOSE_RESYNC, "deactivated": CLOSE_FORBIDDEN, "expired": CLOSE_UNAUTHENTICATED}
 
 MAX_FRAME_CHARS = 16 * 1024
+# A gap the hub filled with at least this many messages goes out as one `joined` frame (the shape
+# every client already reads a batch of missed messages from), not a frame per message.
+MISSED_BATCH_MIN = 5
 
 
 @dataclass
@@ -296,6 +299,16 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
 
     async def write_message(self, session_id: str, item: dict) -> None:
         await self._send_json({"type": "newMessage", "sessionId": session_id, "message": item["payload"]})
+
+    async def write_batch(self, session_id: str, event: dict, items: list[dict]) -> None:
+        def encode(messages):
+            payloads = [payload for _, payload in messages]
+            if len(payloads) >= MISSED_BATCH_MIN:
+                return [json.dumps({"type": "joined", "sessionId": session_id, "missed": payloads, "hasMore": False})]
+            return [json.dumps({"type": "newMessage", "sessionId": session_id, "message": p}) for p in payloads]
+
+        for frame in self.batch_frames(event, items, "ws_frames", encode):
+            await self.send(text_data=frame)
 
     async def write_room_event(self, event: dict) -> None:
         if event.get("type") == "room.typing" and event.get("origin") == self.channel_name:

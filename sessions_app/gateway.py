@@ -158,8 +158,11 @@ class GatewayMember(LiveMember):
                 continue
             failures = 0
             kind = event.get("type")
-            if kind == "access.changed":
-                await self.recheck()
+            if kind == "access.changed":  # as /ws/ does: re-check now, then tell the client
+                if await self.recheck():
+                    await self.emit(
+                        "accessChanged", {"reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
+                    )
             elif kind == "notification.push":
                 await self.emit("notification", event["notification"])
 
@@ -187,6 +190,13 @@ class GatewayMember(LiveMember):
 
     async def write_message(self, session_id: str, item: dict) -> None:
         await self.emit("newMessage", _message_data(session_id, item["seq"], item["payload"]))
+
+    async def write_batch(self, session_id: str, event: dict, items: list[dict]) -> None:
+        def encode(messages):
+            return [_packet("newMessage", _message_data(session_id, seq, payload)) for seq, payload in messages]
+
+        for packet in self.batch_frames(event, items, "socketio_packets", encode):
+            await self.write(packet)
 
     async def write_room_event(self, event: dict) -> None:
         if event.get("type") == "room.typing" and event.get("origin") == self.channel:

@@ -95,6 +95,11 @@ class LiveMember:
         """A message read from the database (``{seq, payload}``), next in this socket's order."""
         raise NotImplementedError
 
+    async def write_batch(self, session_id: str, event: dict, items: list[dict]) -> None:
+        """Messages the hub read once for a gap (``items`` of a ``room.batch``), next in this
+        socket's order; ``batch_frames`` encodes them once per process."""
+        raise NotImplementedError
+
     async def write_room_event(self, event: dict) -> None:
         """Any other room event (typing, moderation)."""
         raise NotImplementedError
@@ -129,6 +134,7 @@ class LiveMember:
 
     def authenticated(self, user: User, *, expires_at: float | None) -> None:
         self.user = user
+        self.staff = permissions.is_admin(user)
         self.token_expires_at = expires_at
         # (Re)start the re-check clock: a fresh token moves the deadline.
         if self.recheck_task is not None:
@@ -150,6 +156,7 @@ class LiveMember:
             await self.leave_room(session_id)
             raise
         self.rooms[session_id] = delivered
+        self.hub.baseline(session_id, delivered)
         await presence.ajoined(session_id, self.user.id, self.socket_id)
         return missed, has_more, self.joining.pop(session_id)
 
@@ -187,10 +194,11 @@ class LiveMember:
         self.backlog.append(event)
 
     def _behind_a_gap(self, event: dict) -> bool:
-        if event.get("type") != "room.frame":
+        kind = event.get("type")
+        if kind not in ("room.frame", "room.batch"):
             return False
         delivered = self.rooms.get(event.get("sessionId"))
-        seq = event.get("seq")
+        seq = event.get("first") if kind == "room.batch" else event.get("seq")
         return delivered is not None and isinstance(seq, int) and seq > delivered + 1
 
     async def _drain(self) -> None:
@@ -219,13 +227,22 @@ class LiveMember:
         session_id = event.get("sessionId")
         if session_id not in self.rooms:
             return  # left the room
-        if event.get("type") == "room.frame":
+        if event.get("type") in ("room.frame", "room.batch"):
             await self._deliver_message(session_id, event)
         else:
             await self.write_room_event(event)
 
     async def _deliver_message(self, session_id: str, event: dict) -> None:
         delivered = self.rooms[session_id]
+        if event["type"] == "room.batch":
+            items = [item for item in event["items"] if item["seq"] > delivered]
+            if items and items[0]["seq"] > delivered + 1:
+                await self._fill_own(session_id, items[0]["seq"])
+                items = [item for item in items if item["seq"] > self.rooms[session_id]]
+            if items:
+                self.rooms[session_id] = items[-1]["seq"]
+                await self.write_batch(session_id, event, items)
+            return
         seq = event.get("seq")
         if not isinstance(seq, int) or seq <= delivered:
             return  # already given (in `missed`, or by a gap fill)
@@ -233,11 +250,29 @@ class LiveMember:
             self.rooms[session_id] = seq
             await self.write_frame(event)
             return
-        for item in await _gap(self.user, session_id, delivered, seq):
-            if self.rooms.get(session_id, seq) >= item["seq"]:
+        await self._fill_own(session_id, seq)
+
+    async def _fill_own(self, session_id: str, upto_seq: int) -> None:
+        """This socket's own gap fill, from the database, up to and including ``upto_seq``."""
+        for item in await _gap(self.user, session_id, self.rooms[session_id], upto_seq):
+            if self.rooms.get(session_id, upto_seq) >= item["seq"]:
                 continue
             self.rooms[session_id] = item["seq"]
             await self.write_message(session_id, item)
+
+    def batch_frames(self, event: dict, items: list[dict], key: str, encode) -> list:
+        """``encode([(seq, payload), ...])`` for this socket: computed once per process and kept
+        in the event under ``key`` when the socket takes the whole batch as everyone does (not
+        a part of it, nor staff's text of hidden messages)."""
+        staff_text = self.staff and any("staff_payload" in item for item in items)
+        shared = len(items) == len(event["items"]) and not staff_text
+        if shared and key in event:
+            return event[key]
+        pick = "staff_payload" if staff_text else "payload"
+        frames = encode([(item["seq"], item.get(pick, item["payload"])) for item in items])
+        if shared:
+            event[key] = frames
+        return frames
 
     # --- access over time ---------------------------------------------------------------------
 

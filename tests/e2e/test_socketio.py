@@ -258,6 +258,7 @@ def test_a_member_who_lost_access_leaves_the_room(world, daphnes, e2e_redis):
         asyncio.run(layer.group_send(user_group(world.student_user.id), {"type": "access.changed"}))
         error = student.expect("exception")["data"]
         assert error == {"status": "error", "message": "Access to this session has ended.", "sessionId": sid}
+        assert student.expect("accessChanged")["data"] == {"reason": None, "sessionIds": []}
         post(daphnes[0], bearer(world.parent), sid, "not for you")
         student.drain(0.8)
         assert student.messages() == []
