@@ -109,6 +109,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
             starts_at=d["starts_at"],
             duration_minutes=d["duration_minutes"],
         )
+        booking.unread = 0  # a session just booked has no messages yet
         return Response(self.get_serializer(booking).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
