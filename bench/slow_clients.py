@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from fanout import DB, PG, PRODUCTION, SECRET, setup_database  # noqa: E402
+from fanout import DB, PG, PRODUCTION, setup_database  # noqa: E402
 
 from tests.e2e.servers import app_env, free_port  # noqa: E402
 from tests.e2e.slow_clients import (  # noqa: E402
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a probe waits for its answer")
     args = parser.parse_args()
     ids = setup_database()
-    env = app_env(f"{PG}/{DB}", "", **PRODUCTION, DJANGO_SECRET_KEY=SECRET)
+    env = app_env(f"{PG}/{DB}", "", **PRODUCTION)
     media = clip()
     results = {label: scenario(label, env, ids, args.probes, args.timeout, media) for label in ("before", "after")}
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
