@@ -31,3 +31,10 @@ def sessions_visible_to(
 
 def students_visible_to(user: User) -> QuerySet[Student]:
     return permissions.students_visible_to(user).order_by("-created_at", "id")
+
+
+def session_participants(booking: Booking) -> list[User]:
+    """The session's parent, its student's login (if any) and its tutor: who hears of it."""
+    student = booking.student
+    people = [student.parent, student.user, booking.tutor]
+    return [user for user in people if user is not None and user.is_active]

@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
@@ -391,6 +392,26 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 5,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The schedule (`celery -A k12 beat`). Every task on it is idempotent, so two beat processes
+# (or a tick delivered twice) change nothing; a tick not run within its period is dropped.
+CELERY_BEAT_SCHEDULE = {
+    "session-reminders": {"task": "k12.tasks.reminders_send_due", "schedule": 60.0, "options": {"expires": 55}},
+    "missed-message-digests": {
+        "task": "sessions_app.tasks.digests_send_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "notification-email-sweep": {
+        "task": "k12.tasks.notification_emails_sweep",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "complete-sessions": {"task": "k12.tasks.complete_sessions", "schedule": 600.0, "options": {"expires": 590}},
+    "cleanup-recordings": {"task": "sessions_app.tasks.cleanup_recordings", "schedule": crontab(minute=17)},
+    "purge-messages": {"task": "sessions_app.tasks.purge_messages", "schedule": crontab(hour=3, minute=7)},
+    "purge-recordings": {"task": "sessions_app.tasks.purge_recordings", "schedule": crontab(hour=3, minute=37)},
+    "flush-expired-tokens": {"task": "k12.tasks.flush_expired_tokens", "schedule": crontab(hour=4, minute=7)},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "celerybeat-schedule"))
 
 # --- REST API ---------------------------------------------------------------------------------
