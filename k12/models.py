@@ -364,6 +364,10 @@ class AuditAction(models.TextChoices):
     LEGAL_HOLD_CLEARED = "legal_hold.cleared", "Legal hold cleared"
     LOGIN_FAILURE_BURST = "login.failure_burst", "Login failure burst"
     RETENTION_PURGE = "retention.purge", "Retention purge"
+    USER_DEACTIVATED = "user.deactivated", "Account deactivated"
+    USER_REACTIVATED = "user.reactivated", "Account reactivated"
+    STUDENT_PARENT_CHANGED = "student.parent_changed", "Child moved to another parent"
+    STUDENT_LOGIN_CHANGED = "student.login_changed", "Child's login linked or unlinked"
 
 
 class AuditEvent(models.Model):

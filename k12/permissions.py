@@ -131,6 +131,16 @@ def can_manage_allocations(user) -> bool:
     return is_admin(user)
 
 
+def can_manage_users(user) -> bool:
+    """Deactivate or reactivate accounts: staff."""
+    return is_admin(user)
+
+
+def can_relink_student(user) -> bool:
+    """Move a child to another parent, link or unlink a child's own login: staff."""
+    return is_admin(user)
+
+
 def can_use_staff_desk(user) -> bool:
     """Enter the Django admin at /admin/, the staff's desk, and use each of its pages as far as
     the page allows anyone to: the same people as /api/admin/* (``is_admin``). Django's own

@@ -119,6 +119,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # outermost: errors under /api/ become DRF-shaped JSON whoever produced them (k12/middleware.py)
+    "k12.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -246,6 +248,9 @@ STORAGES = {
 # Uploads bigger than this go to a temporary file on disk instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 100
+# Largest request body read into memory (JSON; recordings stream and have RECORDING_MAX_BYTES).
+# An API request declaring more gets a 413 before its body is read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 RECORDING_MAX_BYTES = env_int("RECORDING_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 900)
 # Direct-to-S3 multipart uploads: the part size (S3's minimum is 5 MiB; grown automatically to
@@ -423,7 +428,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, with JSON nested too deeply for the decoder a 400 (k12/parsers.py)
+    "DEFAULT_PARSER_CLASSES": ["k12.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "k12.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -206,7 +206,7 @@ def _post(request: HttpRequest, session_id: str, headers: dict) -> HttpResponse 
         return None
     try:
         body = drf_json.loads(request.body.decode("utf-8"))  # DRF's strict JSON, as its JSONParser
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(body, dict):
         return None

@@ -7,7 +7,6 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +18,7 @@ from k12.audit import audit_record_many
 from k12.authentication import HeaderCsrfSessionAuthentication
 from k12.models import AuditAction
 from k12.pagination import LinkHeaderCursorPagination
+from k12.parsers import JSONParser
 from sessions_app import recording_selectors, recording_services
 from sessions_app.recording_serializers import (
     RecordingSerializer,

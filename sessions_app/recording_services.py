@@ -351,6 +351,8 @@ def recording_delete(*, recording: SessionRecording, deleted_by: User) -> None:
     delete never leaves a row without bytes. Playback links stop working with the row."""
     if not permissions.can_delete_recording(deleted_by, recording):
         raise PermissionDenied("Only the recording's uploader or an admin can delete it.")
+    if Booking.objects.filter(pk=recording.session_id, legal_hold=True).exists():
+        raise Conflict("The session is under legal hold: its recordings are kept.")
     with transaction.atomic():
         if _delete_row(recording):
             audit_record(

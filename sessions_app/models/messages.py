@@ -23,7 +23,9 @@ class SessionMessage(models.Model):
     # second, single-column one tempted the planner, with statistics older than a session's
     # growth, into reading the whole session and sorting it (24 ms instead of 0.09 ms at 20,000
     # messages; bench/messages.py checks this plan).
-    session = models.ForeignKey("k12.Booking", on_delete=models.CASCADE, related_name="messages", db_index=False)
+    # PROTECT: a session holding a conversation cannot be deleted (it is cancelled instead); the
+    # retention purge is the only way messages leave.
+    session = models.ForeignKey("k12.Booking", on_delete=models.PROTECT, related_name="messages", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="session_messages")
     seq = models.PositiveBigIntegerField()
     text = models.TextField()
