@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('k12', '0007_session_reminder'),
-        ('sessions_app', '0005_contact_details_reports'),
+        ('k12', '0008_session_reminder'),
+        ('sessions_app', '0006_sessions_are_never_deleted'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

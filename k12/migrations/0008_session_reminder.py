@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('k12', '0006_notification_email'),
+        ('k12', '0007_account_and_link_audit'),
     ]
 
     operations = [
