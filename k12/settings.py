@@ -411,6 +411,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 290},
     },
+    "recordings-processing-sweep": {
+        "task": "sessions_app.tasks.recordings_process_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 590},
+    },
     "complete-sessions": {"task": "k12.tasks.complete_sessions", "schedule": 600.0, "options": {"expires": 590}},
     "cleanup-recordings": {"task": "sessions_app.tasks.cleanup_recordings", "schedule": crontab(minute=17)},
     "purge-messages": {"task": "sessions_app.tasks.purge_messages", "schedule": crontab(hour=3, minute=7)},

@@ -48,3 +48,17 @@ def digests_send_due() -> int:
     from sessions_app.digests import digests_send_due
 
     return digests_send_due()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def recording_process(recording_id: str) -> str:
+    from sessions_app.recording_processing import recording_process
+
+    return recording_process(recording_id=recording_id).status
+
+
+@shared_task(acks_late=True)
+def recordings_process_sweep() -> int:
+    from sessions_app.recording_processing import recordings_process_sweep
+
+    return recordings_process_sweep()

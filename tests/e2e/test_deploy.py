@@ -115,6 +115,12 @@ def test_compose_file_describes_the_production_layout():
         assert env["DATABASE_URL"].startswith("postgres://") and env["AWS_STORAGE_BUCKET_NAME"]
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["ws"]["environment"]["DB_CONN_MAX_AGE"] == "0"
+    # background work: workers and one beat, on the same image and settings (Redis as the broker)
+    assert services["worker"]["command"][:4] == ["celery", "-A", "k12", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "k12", "beat"]
+    for name in ("worker", "beat"):
+        assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis")
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
     assert "USER app" in dockerfile and "collectstatic" in dockerfile and "-slim" in dockerfile
     for line in dockerfile.splitlines():
