@@ -126,6 +126,14 @@ def adds_own_children(user) -> bool:
     return _authenticated(user) and user.role == Role.PARENT
 
 
+def can_revoke_refresh_token(user, token_user_id) -> bool:
+    """Log a refresh token out (blacklist it): its owner, or an admin. Holding someone else's
+    token is not enough: that would let anyone who saw one end another person's login."""
+    if not _authenticated(user):
+        return False
+    return str(user.pk) == str(token_user_id) or is_admin(user)
+
+
 def can_manage_allocations(user) -> bool:
     """Allocate a tutor to a student, or end an allocation: staff only (the contract's /api/admin/*)."""
     return is_admin(user)

@@ -442,6 +442,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login_ip": env_str("THROTTLE_LOGIN_IP", "30/min"),
         "login_account": env_str("THROTTLE_LOGIN_ACCOUNT", "10/min"),
+        "login_account_total": env_str("THROTTLE_LOGIN_ACCOUNT_TOTAL", "100/min"),
         "refresh_ip": env_str("THROTTLE_REFRESH_IP", "60/min"),
         "refresh_account": env_str("THROTTLE_REFRESH_ACCOUNT", "30/min"),
         "message_post": env_str("THROTTLE_MESSAGES", "60/min"),

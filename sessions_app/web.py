@@ -17,14 +17,28 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from k12 import permissions
-from k12.throttling import LoginAccountThrottle, LoginIPThrottle
+from k12.throttling import (
+    LoginAccountThrottle,
+    LoginAccountTotalThrottle,
+    LoginIPThrottle,
+    login_email,
+    refund_success,
+)
 
 
-class FormLoginAccountThrottle(LoginAccountThrottle):
-    """The API's per-account login counter, keyed by the form's ``username`` field (the email)."""
+class FormLogin:
+    """The API's per-account login counters, keyed by the form's ``username`` field (the email)."""
 
-    def get_key(self, request, view) -> str | None:
-        return super().get_key(SimpleNamespace(data={"email": request.POST.get("username", "")}), view)
+    def email(self, request) -> str | None:
+        return login_email(SimpleNamespace(data={"email": request.POST.get("username", "")}))
+
+
+class FormLoginAccountThrottle(FormLogin, LoginAccountThrottle):
+    pass
+
+
+class FormLoginAccountTotalThrottle(FormLogin, LoginAccountTotalThrottle):
+    pass
 
 
 def _login_wait(request: HttpRequest) -> int | None:
@@ -32,7 +46,7 @@ def _login_wait(request: HttpRequest) -> int | None:
 
     The form and ``POST /api/auth/token`` are two doors to the same passwords, so they share one
     budget: the same throttles, counted under the same keys (address, and the account tried)."""
-    for throttle in (LoginIPThrottle(), FormLoginAccountThrottle()):
+    for throttle in (LoginIPThrottle(), FormLoginAccountThrottle(), FormLoginAccountTotalThrottle()):
         if not throttle.allow_request(request, None):
             return int(throttle.wait() or 1)
     return None
@@ -58,6 +72,10 @@ class LoginView(auth_views.LoginView):
             response["Retry-After"] = str(wait)
             return response
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        refund_success(self.request)  # the account limits count failed attempts
+        return super().form_valid(form)
 
 
 class LogoutView(auth_views.LogoutView):
