@@ -67,23 +67,11 @@ def playback_url(
     None while it is not ready. Absolute when ``request`` is given."""
     if recording.status != RecordingStatus.READY:
         return None
-    ttl = settings.RECORDING_URL_TTL_SECONDS if ttl is None else ttl
-    storage = recording_storage()
-    if storage_is_s3(storage):
-        return storage.url(
-            recording.file.name,
-            expire=ttl,
-            parameters={
-                "ResponseContentType": recording.content_type,
-                "ResponseContentDisposition": content_disposition_header(False, recording.filename or "recording"),
-            },
-        )
-    expires = int(time.time() if now is None else now) + ttl
-    scope = STAFF if staff else PARTICIPANT
-    signature = _signer().signature(_signed_value(recording.pk, expires, scope))
-    path = reverse("recording-file-noslash", kwargs={"recording_id": recording.pk})
-    url = f"{path}?{urlencode({'expires': expires, 'scope': scope, 'signature': signature})}"
-    return request.build_absolute_uri(url) if request is not None else url
+    s3_parameters = {
+        "ResponseContentType": recording.content_type,
+        "ResponseContentDisposition": content_disposition_header(False, recording.filename or "recording"),
+    }
+    return _signed_url(recording, recording.file.name, FILE, s3_parameters, request, ttl, now, staff)
 
 
 def poster_url(
@@ -98,14 +86,22 @@ def poster_url(
     is not ready or has no poster (audio)."""
     if recording.status != RecordingStatus.READY or not recording.poster:
         return None
+    return _signed_url(
+        recording, recording.poster, POSTER, {"ResponseContentType": "image/jpeg"}, request, ttl, now, staff
+    )
+
+
+def _signed_url(recording, name: str, part: str, s3_parameters: dict, request, ttl, now, staff) -> str:
+    """S3's presigned GET of ``name``, or on local disk the signed link to ``part`` of the recording."""
     ttl = settings.RECORDING_URL_TTL_SECONDS if ttl is None else ttl
     storage = recording_storage()
     if storage_is_s3(storage):
-        return storage.url(recording.poster, expire=ttl, parameters={"ResponseContentType": "image/jpeg"})
+        return storage.url(name, expire=ttl, parameters=s3_parameters)
     expires = int(time.time() if now is None else now) + ttl
     scope = STAFF if staff else PARTICIPANT
-    signature = _signer().signature(_signed_value(recording.pk, expires, scope, POSTER))
-    path = reverse("recording-poster-noslash", kwargs={"recording_id": recording.pk})
+    signature = _signer().signature(_signed_value(recording.pk, expires, scope, part))
+    route = "recording-poster-noslash" if part == POSTER else "recording-file-noslash"
+    path = reverse(route, kwargs={"recording_id": recording.pk})
     url = f"{path}?{urlencode({'expires': expires, 'scope': scope, 'signature': signature})}"
     return request.build_absolute_uri(url) if request is not None else url
 

@@ -42,17 +42,18 @@ class RecordingSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_file_url(self, recording: SessionRecording) -> str | None:
+    def _link(self, make, recording: SessionRecording) -> str | None:
         request = self.context.get("request")
         staff = request is not None and permissions.is_admin(request.user)
-        return playback_url(recording, request=request, staff=staff)
+        return make(recording, request=request, staff=staff)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_file_url(self, recording: SessionRecording) -> str | None:
+        return self._link(playback_url, recording)
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_poster_url(self, recording: SessionRecording) -> str | None:
-        request = self.context.get("request")
-        staff = request is not None and permissions.is_admin(request.user)
-        return poster_url(recording, request=request, staff=staff)
+        return self._link(poster_url, recording)
 
 
 class RecordingUploadIn(serializers.Serializer):
