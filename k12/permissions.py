@@ -437,6 +437,15 @@ class MessageAccess(_ObjectRule):
     }
 
 
+class ModerationAccess(IsAuthenticated):
+    """The moderation queue (/api/admin/reports): staff. Anonymous 401, anyone else 403."""
+
+    message = "Admin access only."
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and can_moderate(request.user)
+
+
 class StudentAccess(_ObjectRule):
     rules_attr = "student_actions"
     rules = {"view": (can_view_student, "Access denied to this student.")}
