@@ -27,7 +27,7 @@ def worker(test_database_url, smtp):  # noqa: F811
         test_database_url,
         smtp,
         NOTIFICATION_EMAIL_RETRIES=str(RETRIES),
-        NOTIFICATION_EMAIL_RETRY_SECONDS="0.2",
+        NOTIFICATION_EMAIL_RETRY_SECONDS="1",  # time to bring the server back between attempts
     )
     process = CeleryWorker(env, "email", concurrency=2).start()
     yield process
