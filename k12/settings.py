@@ -496,7 +496,7 @@ if not DEBUG:
 # Content-Security-Policy, one policy for every page (the web client, the Django admin, Swagger
 # UI): scripts only from our own origin, never inline; an inline <style> block only with the
 # response's nonce (templates write nonce="{{ request.csp_nonce }}"); recordings play from our
-# origin or the bucket's signed URLs; no framing, no plugins, forms post only to us.
+# origin or the bucket's signed URLs (their poster frames too); no framing, no plugins, forms post only to us.
 _RECORDING_ORIGINS = []
 if AWS_STORAGE_BUCKET_NAME:
     from urllib.parse import urlsplit
@@ -508,7 +508,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF, NONCE],
-        "img-src": [SELF, "data:"],
+        "img-src": [SELF, "data:", *_RECORDING_ORIGINS],  # recordings' poster frames
         "font-src": [SELF],
         "connect-src": [SELF, *_RECORDING_ORIGINS],
         "media-src": [SELF, *_RECORDING_ORIGINS],
