@@ -253,6 +253,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 RECORDING_MAX_BYTES = env_int("RECORDING_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 900)
+# A direct upload that averages less than this (after its first RECORDING_UPLOAD_GRACE_SECONDS)
+# is refused with a 408: it would hold one of the upload pool's workers for hours.
+RECORDING_MIN_BYTES_PER_SECOND = env_int("RECORDING_MIN_BYTES_PER_SECOND", 16 * 1024)
+RECORDING_UPLOAD_GRACE_SECONDS = env_int("RECORDING_UPLOAD_GRACE_SECONDS", 30)
 # Direct-to-S3 multipart uploads: the part size (S3's minimum is 5 MiB; grown automatically to
 # stay within 10,000 parts) and how long the presigned part URLs live. An upload still
 # unfinished after that (plus cleanup_recordings' grace) is aborted by cleanup_recordings.
