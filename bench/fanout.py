@@ -43,6 +43,8 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": SECRET,
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     "DJANGO_SECURE_SSL_REDIRECT": "0",
+    # a handful of bench users hold hundreds of sockets each
+    "WS_MAX_SOCKETS_PER_USER": "10000",
 }
 NODE_CLIENT = Path(__file__).resolve().parent / "fanout_client.js"
 
@@ -51,8 +53,18 @@ def psql(sql: str) -> None:
     subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", sql], check=True, capture_output=True)
 
 
+def collect_static() -> None:
+    """With DEBUG off the app serves hashed static names from the manifest collectstatic writes
+    (as the image's build does); without it the first URL lookup fails."""
+    if not (ROOT / "staticfiles" / "staticfiles.json").exists():
+        env = app_env("", "", **PRODUCTION)
+        argv = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+        subprocess.run(argv, cwd=ROOT, env=env, check=True)
+
+
 def setup_database() -> dict:
     """Fresh database, migrated, with one session and its participants; returns ids and tokens."""
+    collect_static()
     psql(f"DROP DATABASE IF EXISTS {DB}")
     psql(f"CREATE DATABASE {DB}")
     env = app_env(f"{PG}/{DB}", "", DJANGO_SECRET_KEY=SECRET, JWT_ACCESS_MINUTES="120")
@@ -386,16 +398,32 @@ def main() -> None:
         "--peer-dir", type=Path, default=Path("/tmp/nest-seed"), help="the guide's backend, set up (see README)"
     )
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--runs", type=int, default=1, help="repeat each client count (ours, then the peer)")
+    parser.add_argument(
+        "--busy-cores", type=int, default=0, help="keep this many cores busy with a spinning process meanwhile"
+    )
     args = parser.parse_args()
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy_cores)
+    ]  # a fixed background load, the same for both servers
+    try:
+        _main(args)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def _main(args) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     print(f"fan-out: {args.messages} messages at {args.rate}/s, two daphne processes + Redis, POST via gunicorn")
-    print(f"load before: {os.getloadavg()[0]:.2f} (1-min), cores: {os.cpu_count()}")
+    print(f"load before: {os.getloadavg()[0]:.2f} (1-min), cores: {os.cpu_count()}, busy cores: {args.busy_cores}")
     header = (
         f"{'clients':>7} {'deliveries':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>5} {'dup':>4} "
         f"{'reorder':>7} {'RSS idle':>9} {'connected':>9} {'peak MiB':>9}"
     )
     print(header)
-    for n in args.clients:
+    for n in [n for n in args.clients for _ in range(args.runs)]:
         r = run(n, args.messages, args.rate, args.processes, args.client)
         print(
             f"{r['clients']:>7} {r['deliveries']:>10} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} "
