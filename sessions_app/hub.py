@@ -46,6 +46,26 @@ class Member(Protocol):
     async def hub_event(self, event: dict) -> None: ...
 
 
+async def listen(layer, channel: str, handle, after_failure=None) -> None:
+    """Receive from ``channel`` for ever, handing each event to ``handle``. A failing receive
+    (the layer is down) is retried with backoff, running ``after_failure`` before each retry."""
+    failures = 0
+    while True:
+        try:
+            event = await layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("channel layer receive on %s failed; retrying", channel, exc_info=failures == 0)
+            await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+            failures += 1
+            if after_failure is not None:
+                await after_failure()
+            continue
+        failures = 0
+        await handle(event)
+
+
 class RoomHub:
     def __init__(self, layer):
         self.layer = layer
@@ -61,7 +81,9 @@ class RoomHub:
             if self.listener is None:
                 # "specific.": the process's one receive queue
                 self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT_SECONDS)
-                self.listener = asyncio.create_task(self._listen(), name="room-hub")
+                self.listener = asyncio.create_task(
+                    listen(self.layer, self.channel, self._dispatch, after_failure=self._rejoin), name="room-hub"
+                )
             await self._group("group_add", session_id)
             self.rooms.setdefault(session_id, {})[member] = None
 
@@ -99,22 +121,6 @@ class RoomHub:
 
     def members(self, session_id: str) -> int:
         return len(self.rooms.get(session_id, ()))
-
-    async def _listen(self) -> None:
-        failures = 0
-        while True:
-            try:
-                event = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("room hub: channel layer receive failed; retrying", exc_info=failures == 0)
-                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
-                failures += 1
-                await self._rejoin()
-                continue
-            failures = 0
-            await self._dispatch(event)
 
     async def _rejoin(self) -> None:
         """After an outage (Redis restarted empty): be in every group we hold again."""
