@@ -232,14 +232,9 @@ def node_clients(daphnes, http_port: int, data: dict, n_clients: int, messages: 
     }
 
 
-def run(n_clients: int, messages: int, rate: float, processes: int, client: str = "node") -> dict:
-    import requests
-
-    data = setup_database()
-    redis = RedisServer().start()
-    env = app_env(f"{PG}/{DB}", redis.url, JWT_ACCESS_MINUTES="120", **PRODUCTION)
-    logdir = Path(tempfile.mkdtemp(prefix="k12-fanout-"))
-    print(f"  (server logs in {logdir})", flush=True)
+def start_servers(env: dict, logdir: Path) -> tuple[list[Daphne], subprocess.Popen, int]:
+    """Two daphne processes (/ws/, /socket.io/) and gunicorn with two workers (REST), as in
+    production; returns them and gunicorn's port, once it listens."""
     daphnes = [Daphne(env, log=logdir / f"daphne{k}.log").start() for k in (1, 2)]
     http_port = free_port()
     gunicorn = subprocess.Popen(
@@ -251,6 +246,24 @@ def run(n_clients: int, messages: int, rate: float, processes: int, client: str 
     )
     try:
         wait_for_port(http_port, gunicorn)
+    except BaseException:
+        gunicorn.kill()
+        for d in daphnes:
+            d.stop()
+        raise
+    return daphnes, gunicorn, http_port
+
+
+def run(n_clients: int, messages: int, rate: float, processes: int, client: str = "node") -> dict:
+    import requests
+
+    data = setup_database()
+    redis = RedisServer().start()
+    env = app_env(f"{PG}/{DB}", redis.url, JWT_ACCESS_MINUTES="120", **PRODUCTION)
+    logdir = Path(tempfile.mkdtemp(prefix="k12-fanout-"))
+    print(f"  (server logs in {logdir})", flush=True)
+    daphnes, gunicorn, http_port = start_servers(env, logdir)
+    try:
         rss_before = [rss_mib(d.proc.pid) for d in daphnes]
         if client == "node":
             peak = [0.0, 0.0]

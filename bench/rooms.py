@@ -35,10 +35,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from fanout import PG, PRODUCTION, SECRET, _cpu_ticks, _postgres_pids, _tree, collect_static, psql, rss_mib  # noqa: E402
+from fanout import (  # noqa: E402
+    PG,
+    PRODUCTION,
+    SECRET,
+    _cpu_ticks,
+    _postgres_pids,
+    _tree,
+    collect_static,
+    psql,
+    rss_mib,
+    start_servers,
+)
 from messages import Server, _cmdline, peer_env, peer_prepare, peer_start, wait_http  # noqa: E402
 
-from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
+from tests.e2e.servers import RedisServer, app_env, free_port  # noqa: E402
 
 DB = "k12_bench_rooms"
 CLIENT = Path(__file__).resolve().parent / "rooms_client.js"
@@ -167,17 +178,8 @@ def run_ours(protocol: str, room_sizes: list[int], seconds: int, period: float, 
     env = app_env(f"{PG}/{DB}", redis.url, **extra)
     rooms = our_rooms(room_sizes)
     logdir = Path(tempfile.mkdtemp(prefix="k12-rooms-"))
-    daphnes = [Daphne(env, log=logdir / f"daphne{k}.log").start() for k in (1, 2)]
-    http_port = free_port()
-    gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{http_port}", "k12.wsgi:application"],
-        cwd=ROOT,
-        env={**env, "DB_CONN_MAX_AGE": "60"},
-        stdout=open(logdir / "gunicorn.log", "ab"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
+    daphnes, gunicorn, http_port = start_servers(env, logdir)
     try:
-        wait_for_port(http_port, gunicorn)
         daphne_pids = [d.proc.pid for d in daphnes]
 
         def groups():

@@ -26,6 +26,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
+const { r2, summary } = require('./stats');
 
 const jsModules = path.join(__dirname, '..', 'tests', 'js', 'node_modules');
 const { io } = require(path.join(jsModules, 'socket.io-client'));
@@ -41,16 +42,6 @@ const hard = setTimeout(() => {
   process.exit(2);
 }, (cfg.seconds + 300) * 1000);
 hard.unref();
-
-function pct(sorted, p) {
-  if (!sorted.length) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-const r2 = (x) => (x == null ? null : Math.round(x * 100) / 100);
-const summary = (values) => {
-  const s = Float64Array.from(values).sort();
-  return { count: s.length, p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) };
-};
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 function postMessage(roomId, token, text) {
