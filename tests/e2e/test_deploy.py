@@ -88,14 +88,11 @@ def test_nginx_proxies_rest_and_websocket_upgrades(world, daphnes, gunicorn, tmp
         asyncio.run(scenario())
 
         # the guide's socket.io client through the proxy: long-polling, then the upgrade
-        client = SioClient(SimpleNamespace(http=base), token)
-        try:
+        with SioClient(SimpleNamespace(http=base), token) as client:
             assert client.expect("open")["transport"] == "polling"
             assert client.expect("upgrade")["transport"] == "websocket"
             client.expect("connect")
             assert client.join(sid)["status"] == "ok"
-        finally:
-            client.close()
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
