@@ -135,7 +135,7 @@ class GatewayMember(LiveMember):
         except Exception:
             logger.warning("socket.io: could not subscribe to the user's events", exc_info=True)
             return
-        self.user_task = asyncio.create_task(listen(self.layer, self.channel, self._user_event))
+        self.user_task = asyncio.create_task(listen(self.layer, lambda: self.channel, self._user_event))
 
     async def stop(self) -> None:
         if self.user_task is not None:

@@ -46,17 +46,20 @@ class Member(Protocol):
     async def hub_event(self, event: dict) -> None: ...
 
 
-async def listen(layer, channel: str, handle, after_failure=None) -> None:
-    """Receive from ``channel`` for ever, handing each event to ``handle``. A failing receive
-    (the layer is down) is retried with backoff, running ``after_failure`` before each retry."""
+async def listen(layer, channel, handle, *, prepare=None, after_failure=None) -> None:
+    """Receive from ``channel()`` for ever, handing each event to ``handle``; ``prepare`` runs
+    before each receive. A failure (the layer is down) is retried with backoff, running
+    ``after_failure`` before each retry."""
     failures = 0
     while True:
         try:
-            event = await layer.receive(channel)
+            if prepare is not None:
+                await prepare()
+            event = await layer.receive(channel())
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.warning("channel layer receive on %s failed; retrying", channel, exc_info=failures == 0)
+            logger.warning("channel layer receive failed; retrying", exc_info=failures == 0)
             await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
             failures += 1
             if after_failure is not None:
@@ -76,16 +79,27 @@ class RoomHub:
         self.lock = asyncio.Lock()
 
     async def join(self, session_id: str, member: Member) -> None:
-        """Raises what the layer raises (or TimeoutError): then the member is not in the room."""
+        """The member is in the room from now on. While the channel layer is unreachable the
+        room has no live push: the join still succeeds (the member read its history from the
+        database), and the listener keeps trying, then joins every room it holds; the next
+        frame lets each member fill what it missed from the database."""
         async with self.lock:
-            if self.listener is None:
-                # "specific.": the process's one receive queue
-                self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT_SECONDS)
-                self.listener = asyncio.create_task(
-                    listen(self.layer, self.channel, self._dispatch, after_failure=self._rejoin), name="room-hub"
-                )
-            await self._group("group_add", session_id)
             self.rooms.setdefault(session_id, {})[member] = None
+            if self.listener is None:
+                listener = listen(
+                    self.layer, lambda: self.channel, self._dispatch, prepare=self._ready, after_failure=self._rejoin
+                )
+                self.listener = asyncio.create_task(listener, name="room-hub")
+            try:
+                await self._ensure_channel()
+                await self._group("group_add", session_id)
+            except Exception:
+                logger.warning("room hub: channel layer unreachable; %s has no live push until it is back", session_id)
+
+    async def _ensure_channel(self) -> None:
+        if self.channel is None:
+            # "specific.": the process's one receive queue
+            self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT_SECONDS)
 
     async def leave(self, session_id: str, member: Member) -> None:
         async with self.lock:
@@ -122,14 +136,22 @@ class RoomHub:
     def members(self, session_id: str) -> int:
         return len(self.rooms.get(session_id, ()))
 
-    async def _rejoin(self) -> None:
-        """After an outage (Redis restarted empty): be in every group we hold again."""
+    async def _ready(self) -> None:
+        if self.channel is None:  # the layer was unreachable when the first room joined
+            await self._rejoin(strict=True)
+
+    async def _rejoin(self, strict: bool = False) -> None:
+        """After an outage (Redis restarted empty): be in every group we hold again. Raises
+        only with ``strict`` (the listener then waits and tries again)."""
         async with self.lock:
-            for session_id in list(self.rooms):
-                try:
+            try:
+                await self._ensure_channel()
+                for session_id in list(self.rooms):
                     await self._group("group_add", session_id)
-                except Exception:
-                    return  # still down; the listener tries again
+            except Exception:
+                if strict:
+                    raise
+                # still down; the listener tries again
 
     async def _dispatch(self, event: dict) -> None:
         session_id = event.get("sessionId")

@@ -24,11 +24,14 @@ from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
+from rest_framework.settings import api_settings
 
 from k12 import permissions
 from k12.audit import audit_record
 from k12.errors import Conflict, field_error
 from k12.models import AuditAction, Booking, User
+from k12.throttling import parse_rate
 from sessions_app.media import MediaInfo, NotMedia, declared_type, media_probe
 from sessions_app.models import RecordingStatus, SessionRecording
 from sessions_app.recording_storage import (
@@ -57,6 +60,37 @@ def _require_consent(booking: Booking) -> None:
         )
 
 
+def recording_upload_admit(*, booking: Booking, uploaded_by: User, declared_bytes: int | None) -> None:
+    """The cheap checks of an upload, made before a byte of it is read: who uploads (403), the
+    parent's consent (409), the size the client declared (413, when it declared one), and the
+    uploader's quota (429). ``declared_bytes`` is the least the file can weigh given what the
+    client declared."""
+    if not permissions.can_upload_recording(uploaded_by, booking):
+        raise PermissionDenied("Only the session's tutor can upload recordings.")
+    _require_consent(booking)
+    if declared_bytes is not None and declared_bytes > settings.RECORDING_MAX_BYTES:
+        raise too_large(settings.RECORDING_MAX_BYTES)
+    _require_upload_quota(uploaded_by)
+
+
+def _require_upload_quota(user: User) -> None:
+    """At most THROTTLE_UPLOADS recordings per uploader in a sliding window: the uploads that
+    were accepted (their rows: stored, or started as a multipart upload), so refused requests
+    (an unknown session, a junk file, no consent) spend none of it, and the limit protects
+    storage. Uploads in flight together may each pass before any is stored: the proxy bounds
+    them per user."""
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get("recording_upload")
+    if not rate:
+        return
+    limit, period = parse_rate(rate)
+    now = timezone.now()
+    recent = SessionRecording.objects.filter(uploaded_by=user, created_at__gt=now - timedelta(seconds=period))
+    if recent.count() < limit:
+        return
+    oldest_counted = recent.order_by("-created_at").values_list("created_at", flat=True)[limit - 1]
+    raise Throttled(wait=max(1, math.ceil((oldest_counted + timedelta(seconds=period) - now).total_seconds())))
+
+
 def recording_upload(
     *,
     booking: Booking,
@@ -65,7 +99,8 @@ def recording_upload(
     filename: str,
     checksum_sha256: str = "",
 ) -> SessionRecording:
-    """Verify, measure and store an uploaded recording; returns it ``ready``.
+    """Verify, measure and store an uploaded recording; returns it ``processing`` (a worker makes
+    its poster and faststart copy, then it is ``ready``; at once when tasks run eagerly).
 
     - Only the session's tutor or an admin (checked here as well as in the view).
     - ``file`` is read through a file object in small pieces (a ``TemporaryUploadedFile`` from
@@ -79,6 +114,7 @@ def recording_upload(
     if not permissions.can_upload_recording(uploaded_by, booking):
         raise PermissionDenied("Only the session's tutor can upload recordings.")
     _require_consent(booking)
+    _require_upload_quota(uploaded_by)
     if problem := filename_problem(filename):
         raise field_error("file", problem)
     size = file.size
@@ -105,7 +141,8 @@ def recording_upload(
                 file_size_bytes=size,
                 duration_seconds=info.duration_seconds,
                 content_type=info.content_type,
-                status=RecordingStatus.READY,
+                status=RecordingStatus.PROCESSING,
+                verified_at=timezone.now(),
                 checksum_sha256=checksum_sha256,
             )
             audit_record(
@@ -115,10 +152,20 @@ def recording_upload(
                 session_id=booking.pk,
                 data={"bytes": size, "content_type": info.content_type},
             )
+            _process_on_commit(recording)
     except BaseException:
         recording_bytes_discard(name, "")
         raise
+    recording.refresh_from_db()  # processed already when tasks run eagerly
     return recording
+
+
+def _process_on_commit(recording: SessionRecording) -> None:
+    """The verified recording goes to a worker for its poster and faststart copy
+    (sessions_app/recording_processing.py); it stays ``processing``, then becomes ``ready``."""
+    from sessions_app.recording_processing import recording_process_enqueue
+
+    transaction.on_commit(lambda: recording_process_enqueue(recording.pk))
 
 
 # --- Direct-to-S3 multipart upload ------------------------------------------------------------
@@ -168,6 +215,7 @@ def recording_upload_start(
         raise field_error("size", "The recording must not be empty.")
     if size > settings.RECORDING_MAX_BYTES:
         raise too_large(settings.RECORDING_MAX_BYTES)
+    _require_upload_quota(uploaded_by)
 
     key = new_storage_key(booking.pk, extension)
     target = s3_target(key)  # 409 unless S3
@@ -264,8 +312,8 @@ def recording_upload_complete(
     target = s3_target(recording.file.name)  # 409 unless S3
     with transaction.atomic():
         locked = SessionRecording.objects.select_for_update().get(pk=recording.pk)
-        if locked.status == RecordingStatus.READY:
-            return locked, False
+        if locked.status == RecordingStatus.READY or locked.verified_at is not None:
+            return locked, False  # completed before (and being, or done, processing)
         if locked.status != RecordingStatus.UPLOADING:
             raise Conflict(f"This upload is {locked.status}; it cannot be completed now.")
         _set_status(locked, RecordingStatus.PROCESSING)
@@ -312,10 +360,11 @@ def recording_upload_complete(
     with transaction.atomic():
         _set_status(
             recording,
-            RecordingStatus.READY,
+            RecordingStatus.PROCESSING,
             content_type=info.content_type,
             duration_seconds=info.duration_seconds,
             multipart_upload_id="",
+            verified_at=timezone.now(),
         )
         audit_record(
             action=AuditAction.RECORDING_UPLOADED,
@@ -324,6 +373,8 @@ def recording_upload_complete(
             session_id=recording.session_id,
             data={"bytes": recording.file_size_bytes, "content_type": info.content_type, "direct": True},
         )
+        _process_on_commit(recording)
+    recording.refresh_from_db()
     return recording, True
 
 
@@ -370,11 +421,13 @@ def recording_remove(recording: SessionRecording) -> bool:
 
 
 def _delete_row(recording: SessionRecording) -> bool:
-    name, upload_id = recording.file.name, recording.multipart_upload_id
+    name, upload_id, poster = recording.file.name, recording.multipart_upload_id, recording.poster
     with transaction.atomic():
         deleted, _ = SessionRecording.objects.filter(pk=recording.pk).delete()
         if deleted:
             transaction.on_commit(lambda: recording_bytes_discard(name, upload_id))
+            if poster:
+                transaction.on_commit(lambda: recording_bytes_discard(poster, ""))
     return bool(deleted)
 
 

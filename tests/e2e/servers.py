@@ -120,7 +120,15 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         LOG_LEVEL="WARNING",
     )
     # load tests and benchmarks post far faster than a person; rate limits have their own tests
-    for scope in ("LOGIN_IP", "LOGIN_ACCOUNT", "REFRESH_IP", "REFRESH_ACCOUNT", "MESSAGES", "UPLOADS"):
+    for scope in (
+        "LOGIN_IP",
+        "LOGIN_ACCOUNT",
+        "LOGIN_ACCOUNT_TOTAL",
+        "REFRESH_IP",
+        "REFRESH_ACCOUNT",
+        "MESSAGES",
+        "UPLOADS",
+    ):
         env.setdefault(f"THROTTLE_{scope}", "1000000/min")
     env.update(extra)
     return env
