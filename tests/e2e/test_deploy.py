@@ -70,14 +70,11 @@ def test_nginx_proxies_rest_and_websocket_upgrades(world, proxy):
     asyncio.run(scenario())
 
     # the guide's socket.io client through the proxy: long-polling, then the upgrade
-    client = SioClient(SimpleNamespace(http=base), token)
-    try:
+    with SioClient(SimpleNamespace(http=base), token) as client:
         assert client.expect("open")["transport"] == "polling"
         assert client.expect("upgrade")["transport"] == "websocket"
         client.expect("connect")
         assert client.join(sid)["status"] == "ok"
-    finally:
-        client.close()
 
 
 def test_slow_clients_leave_the_rest_answering_and_uploads_working(world, proxy):
@@ -136,6 +133,12 @@ def test_compose_file_describes_the_production_layout():
         assert env["DATABASE_URL"].startswith("postgres://") and env["AWS_STORAGE_BUCKET_NAME"]
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["ws"]["environment"]["DB_CONN_MAX_AGE"] == "0"
+    # background work: workers and one beat, on the same image and settings (Redis as the broker)
+    assert services["worker"]["command"][:4] == ["celery", "-A", "k12", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "k12", "beat"]
+    for name in ("worker", "beat"):
+        assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis")
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     # the recording upload has a pool of its own, which nginx needs
     assert "gthread" in services["uploads"]["command"] and "uploads" in services["nginx"]["depends_on"]
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
