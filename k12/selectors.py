@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from k12 import permissions
-from k12.models import Booking, Student, User
+from k12.models import Allocation, AllocationStatus, Booking, Student, TutorAvailability, User
 
 
 def sessions_visible_to(
@@ -31,3 +31,16 @@ def sessions_visible_to(
 
 def students_visible_to(user: User) -> QuerySet[Student]:
     return permissions.students_visible_to(user).order_by("-created_at", "id")
+
+
+def student_tutors(student: Student) -> QuerySet[Allocation]:
+    """The student's active allocations (a tutor and a subject each), with each tutor's weekly
+    availability: what a parent books from. Two queries."""
+    return (
+        Allocation.objects.filter(student=student, status=AllocationStatus.ACTIVE)
+        .select_related("tutor", "subject")
+        .prefetch_related(
+            Prefetch("tutor__availability", queryset=TutorAvailability.objects.order_by("weekday", "start_time"))
+        )
+        .order_by("subject__name", "tutor__first_name", "id")
+    )

@@ -250,12 +250,3 @@ class MessagePostThrottle(UserThrottle):
         if request.method != "POST":
             return True
         return super().allow_request(request, view)
-
-
-class RecordingUploadThrottle(UserThrottle):
-    scope = "recording_upload"
-
-    def allow_request(self, request, view) -> bool:
-        if request.method != "POST":
-            return True
-        return super().allow_request(request, view)

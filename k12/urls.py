@@ -4,9 +4,7 @@ without a trailing slash), plus the auth views; the admin, docs, probes."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from k12 import api, health, viewsets
@@ -41,7 +39,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # Browsers ask for /favicon.ico on pages that name no icon (the Django admin's).
-    path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True)),
     path("", include("sessions_app.web_urls")),
 ]

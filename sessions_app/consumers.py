@@ -24,10 +24,14 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -39,6 +43,7 @@ from k12 import permissions
 from k12.models import User
 from k12.notifications import user_group
 from sessions_app import services
+from sessions_app.hub import LAYER_TIMEOUT_SECONDS, RETRY_SECONDS
 from sessions_app.live import LiveMember, setting
 from sessions_app.payloads import message_payload
 from sessions_app.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
@@ -112,13 +117,13 @@ def _user_from_token(raw) -> tuple[User, float]:
 def _send(user: User, session_id, text, client_id):
     booking = permissions.access_booking(user, session_id, "message")
     message, created = services.message_create(booking=booking, sender=user, text=text, client_id=client_id)
-    return message_payload(message, staff=permissions.is_admin(user)), created
+    return message_payload(message, staff=permissions.is_admin(user)), message.seq, created
 
 
 class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send):
         try:
-            await super().__call__(scope, receive, send)
+            await self._serve(scope, receive, send)
         finally:
             # A handler that raised ends the consumer without disconnect(): the process's room
             # hub must not keep a dead socket (and its held events) in its rooms.
@@ -126,7 +131,44 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
                 await self.leave_all()
             await self._release_place()
 
+    async def _serve(self, scope, receive, send):
+        """Channels' ``AsyncConsumer.__call__``, with a socket channel that survives a channel
+        layer outage: the handshake does not wait for Redis (the socket's own channel, for
+        notifications and access changes, is subscribed when Redis answers again), and a
+        failed channel-layer receive is retried instead of ending the socket."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self._open_channel()
+            sources.append(self._channel_receive)
+        try:
+            await await_many_dispatch(sources, self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def _open_channel(self) -> str:
+        try:
+            return await asyncio.wait_for(self.channel_layer.new_channel(), LAYER_TIMEOUT_SECONDS)
+        except Exception:
+            logger.warning("live room: channel layer unreachable; a socket starts without its own channel")
+            return f"{getattr(self.channel_layer, 'prefix', '')}specific.{uuid.uuid4().hex}"
+
+    async def _channel_receive(self):
+        failures = 0
+        while True:
+            try:
+                return await self.channel_layer.receive(self.channel_name)
+            except Exception:
+                # channels-redis' pub/sub layer registers a channel before subscribing it: forget
+                # the failed registration, so that the next try subscribes again
+                getattr(self.channel_layer, "channels", {}).pop(self.channel_name, None)
+                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                failures += 1
+
     async def connect(self):
+        self.user_group_task: asyncio.Task | None = None
         self.live_start(self.channel_layer, self.channel_name)
         self.holds_place = False  # one of the user's WS_MAX_SOCKETS_PER_USER places
         self.bucket = TokenBucket(setting("WS_RATE_PER_SECOND", 10.0), setting("WS_RATE_BURST", 20.0))
@@ -140,8 +182,9 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             await self._authenticated(scope_user, expires_at=None)
 
     async def disconnect(self, code):
-        if self.deadline_task is not None:
-            self.deadline_task.cancel()
+        for task in (self.deadline_task, self.user_group_task):
+            if task is not None:
+                task.cancel()
         await self.live_stop()
         await self._release_place()
         if self.user is not None:
@@ -242,7 +285,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
     async def on_send(self, frame):
         session_id = self._session_id(frame)
         try:
-            payload, created = await _send(self.user, session_id, frame.get("text"), frame.get("clientId"))
+            payload, seq, created = await _send(self.user, session_id, frame.get("text"), frame.get("clientId"))
         except ValidationError as exc:
             detail = exc.detail if isinstance(exc.detail, dict) else {"text": exc.detail}
             if "client_id" in detail:
@@ -252,9 +295,16 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
         except (Http404, PermissionDenied) as exc:
             await self._access_error(exc, session_id)
             return
-        if not created:
-            # A retry: nothing is broadcast, so the sender gets its first message back directly.
-            await self._send_json({"type": "newMessage", "sessionId": session_id, "message": payload})
+        frame = {"type": "newMessage", "sessionId": session_id, "message": payload}
+        if created and session_id in {*self.rooms, *self.joining}:
+            # Acknowledged now, not when the broadcast comes back (it may not, with Redis away):
+            # through the room's order, so the broadcast of the same seq is then a duplicate.
+            await self.hub_event(
+                {"type": "room.frame", "sessionId": session_id, "seq": seq, "frame": json.dumps(frame)}
+            )
+        else:
+            # A retry (nothing is broadcast), or a sender outside the room: told directly.
+            await self._send_json(frame)
 
     async def on_typing(self, frame):
         session_id = self._session_id(frame)
@@ -332,8 +382,22 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             self.holds_place = True
         self.authenticated(user, expires_at=expires_at)
         if first:
-            await self.channel_layer.group_add(user_group(user.id), self.channel_name)
+            self.user_group_task = asyncio.create_task(self._join_user_group())
         await self._send_json({"type": "ready", "user": _user_payload(user)})
+
+    async def _join_user_group(self):
+        """Notifications and access changes for the user reach this socket through the user's
+        group; while the layer is unreachable, keep trying in the background."""
+        failures = 0
+        while True:
+            try:
+                add = self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+                await asyncio.wait_for(add, LAYER_TIMEOUT_SECONDS)
+                return
+            except Exception:
+                logger.warning("live room: could not join the user's group; retrying", exc_info=failures == 0)
+                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                failures += 1
 
     async def _release_place(self):
         if getattr(self, "holds_place", False):

@@ -56,14 +56,24 @@ class RoomHub:
         self.lock = asyncio.Lock()
 
     async def join(self, session_id: str, member: Member) -> None:
-        """Raises what the layer raises (or TimeoutError): then the member is not in the room."""
+        """The member is in the room from now on. While the channel layer is unreachable the
+        room has no live push: the join still succeeds (the member read its history from the
+        database), and the listener keeps trying, then joins every room it holds; the next
+        frame lets each member fill what it missed from the database."""
         async with self.lock:
-            if self.listener is None:
-                # "specific.": the process's one receive queue
-                self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT_SECONDS)
-                self.listener = asyncio.create_task(self._listen(), name="room-hub")
-            await self._group("group_add", session_id)
             self.rooms.setdefault(session_id, {})[member] = None
+            if self.listener is None:
+                self.listener = asyncio.create_task(self._listen(), name="room-hub")
+            try:
+                await self._ensure_channel()
+                await self._group("group_add", session_id)
+            except Exception:
+                logger.warning("room hub: channel layer unreachable; %s has no live push until it is back", session_id)
+
+    async def _ensure_channel(self) -> None:
+        if self.channel is None:
+            # "specific.": the process's one receive queue
+            self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT_SECONDS)
 
     async def leave(self, session_id: str, member: Member) -> None:
         async with self.lock:
@@ -104,6 +114,8 @@ class RoomHub:
         failures = 0
         while True:
             try:
+                if self.channel is None:  # the layer was unreachable when the first room joined
+                    await self._rejoin(strict=True)
                 event = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
@@ -116,14 +128,18 @@ class RoomHub:
             failures = 0
             await self._dispatch(event)
 
-    async def _rejoin(self) -> None:
-        """After an outage (Redis restarted empty): be in every group we hold again."""
+    async def _rejoin(self, strict: bool = False) -> None:
+        """After an outage (Redis restarted empty): be in every group we hold again. Raises
+        only with ``strict`` (the listener then waits and tries again)."""
         async with self.lock:
-            for session_id in list(self.rooms):
-                try:
+            try:
+                await self._ensure_channel()
+                for session_id in list(self.rooms):
                     await self._group("group_add", session_id)
-                except Exception:
-                    return  # still down; the listener tries again
+            except Exception:
+                if strict:
+                    raise
+                # still down; the listener tries again
 
     async def _dispatch(self, event: dict) -> None:
         session_id = event.get("sessionId")

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from k12 import permissions, throttling
+from k12 import permissions
 from k12.api import DETAIL, PAGE_PARAMS, R400, R401, R403, R404, R429
 from k12.audit import audit_record_many
 from k12.authentication import HeaderCsrfSessionAuthentication
@@ -27,7 +27,7 @@ from sessions_app.recording_serializers import (
     UploadStartIn,
     UploadStartOut,
 )
-from sessions_app.recording_uploads import RecordingMultiPartParser, receive_recording_upload
+from sessions_app.recording_uploads import RecordingMultiPartParser, declared_file_bytes, receive_recording_upload
 
 R409_LOCAL = OpenApiResponse(DETAIL, description="Storage is local disk (no direct-to-storage uploads), or busy.")
 R411 = OpenApiResponse(DETAIL, description="No Content-Length header.")
@@ -36,7 +36,6 @@ R413 = OpenApiResponse(DETAIL, description="Larger than RECORDING_MAX_BYTES.")
 
 class SessionRecordingsView(APIView):
     parser_classes = [RecordingMultiPartParser]
-    throttle_classes = [throttling.RecordingUploadThrottle]
 
     def get_authenticators(self):
         # An upload is authenticated by its Bearer token, or by a browser's session with the CSRF
@@ -90,6 +89,9 @@ class SessionRecordingsView(APIView):
         """Upload a recording (multipart field `file`): the session's tutor or an admin. The file
         streams to disk, must be audio or video by content, and is measured (duration, type)."""
         booking = permissions.access_booking(request.user, session_id, "upload_recording")
+        recording_services.recording_upload_admit(
+            booking=booking, uploaded_by=request.user, declared_bytes=declared_file_bytes(request)
+        )
         upload = receive_recording_upload(request, max_bytes=settings.RECORDING_MAX_BYTES)
         try:
             recording = recording_services.recording_upload(
@@ -106,7 +108,6 @@ class SessionRecordingsView(APIView):
 
 class RecordingUploadsView(APIView):
     parser_classes = [JSONParser]
-    throttle_classes = [throttling.RecordingUploadThrottle]
 
     @extend_schema(
         tags=["recordings"],
@@ -119,6 +120,7 @@ class RecordingUploadsView(APIView):
             404: R404,
             409: R409_LOCAL,
             413: R413,
+            429: R429,
         },
     )
     def post(self, request: Request, session_id: str) -> Response:

@@ -13,8 +13,9 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from k12 import permissions
 from k12.throttling import (
@@ -82,9 +83,23 @@ class LogoutView(auth_views.LogoutView):
     next_page = "web-login"
 
 
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages that name no icon (the Django admin's)."""
+    return HttpResponsePermanentRedirect(static("web/favicon.svg"))
+
+
 @login_required(login_url="web-login")
 def sessions_page(request: HttpRequest) -> HttpResponse:
     return render(request, "web/sessions.html")
+
+
+@login_required(login_url="web-login")
+def children_page(request: HttpRequest) -> HttpResponse:
+    # The page lists what GET /api/students returns; recording consent is the parent's to give.
+    if not permissions.adds_own_children(request.user):
+        reason = "This page is for parents."
+        return render(request, "web/error.html", {"status": 403, "reason": reason}, status=403)
+    return render(request, "web/children.html")
 
 
 @login_required(login_url="web-login")

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
+from django.utils.crypto import get_random_string
 from playwright.sync_api import sync_playwright
 
+from tests.conftest import PASSWORD
 from tests.e2e.browser import launch_chromium
 from tests.e2e.servers import Daphne, RedisServer, app_env, database_url
 
@@ -53,3 +56,13 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def people(world):
+    """The world's parent and tutor with passwords the servers can check: the test settings hash
+    with MD5 for speed, which k12.settings (what daphne runs) does not accept."""
+    for user in (world.parent, world.tutor):
+        user.password = PBKDF2PasswordHasher().encode(PASSWORD, get_random_string(12), iterations=1000)
+        user.save(update_fields=["password"])
+    return world
