@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from k12.formats import iso
 from k12.models import Allocation, Booking, EmailStatus, Notification, User
+from k12.selectors import session_participants
 
 logger = logging.getLogger(__name__)
 
@@ -194,14 +195,6 @@ def notification_emails_sweep(*, grace: timedelta = timedelta(minutes=5)) -> int
     return len(ids)
 
 
-def _session_people(booking: Booking, *, tutor: bool = True) -> list[User]:
-    """Who hears about a session: the child's parent, the child's own login, the tutor (the one
-    who made the change too: it is their confirmation); never a deactivated account."""
-    student = booking.student
-    people = [student.parent, student.user, booking.tutor if tutor else None]
-    return [person for person in people if person is not None and person.is_active]
-
-
 def _when(moment) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -225,7 +218,7 @@ def notify_booking_event(*, booking: Booking, kind: str, previous_starts_at=None
     data = {"sessionId": str(booking.id)}
     if previous_starts_at is not None:
         data["previousStartsAt"] = iso(previous_starts_at)
-    for person in _session_people(booking):
+    for person in session_participants(booking):
         notification_create(user=person, kind=kind, title=title, body=body, data=data)
 
 
@@ -234,7 +227,9 @@ def notify_message_hidden(*, message) -> None:
     of it (never what it said)."""
     booking = message.session
     subject = booking.subject.name
-    for person in _session_people(booking, tutor=False):
+    for person in session_participants(booking):
+        if person.pk == booking.tutor_id:
+            continue
         notification_create(
             user=person,
             kind="message_hidden",
