@@ -70,14 +70,11 @@ def test_nginx_proxies_rest_and_websocket_upgrades(world, proxy):
     asyncio.run(scenario())
 
     # the guide's socket.io client through the proxy: long-polling, then the upgrade
-    client = SioClient(SimpleNamespace(http=base), token)
-    try:
+    with SioClient(SimpleNamespace(http=base), token) as client:
         assert client.expect("open")["transport"] == "polling"
         assert client.expect("upgrade")["transport"] == "websocket"
         client.expect("connect")
         assert client.join(sid)["status"] == "ok"
-    finally:
-        client.close()
 
 
 def test_slow_clients_leave_the_rest_answering_and_uploads_working(world, proxy):
