@@ -180,6 +180,16 @@ class BookingCreateSerializer(serializers.Serializer):
     duration_minutes = serializers.IntegerField(min_value=MIN_DURATION_MINUTES, max_value=MAX_DURATION_MINUTES)
 
 
+class BookingRescheduleSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    duration_minutes = serializers.IntegerField(
+        min_value=MIN_DURATION_MINUTES,
+        max_value=MAX_DURATION_MINUTES,
+        required=False,
+        help_text="Unchanged if left out.",
+    )
+
+
 class BookingCancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -201,7 +211,10 @@ class NotificationOut(serializers.Serializer):
     """Documentation of ``k12.notifications.notification_payload``'s shape (that function renders it)."""
 
     id = serializers.UUIDField()
-    kind = serializers.CharField(help_text="allocation_created, allocation_ended, booking_created, booking_cancelled")
+    kind = serializers.CharField(
+        help_text="allocation_created, allocation_ended, booking_created, booking_moved, booking_cancelled, "
+        "message_hidden"
+    )
     title = serializers.CharField()
     body = serializers.CharField()
     data = serializers.DictField(help_text="Ids of what it is about, e.g. `sessionId` or `allocationId`.")
