@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,8 @@ BEFORE = "7bb7641"
 
 
 def clip() -> bytes:
+    # the test helpers read the test settings' environment (the servers get their own)
+    os.environ.setdefault("DJANGO_DEBUG", "1")
     from tests.sessions_app.conftest import make_clip
 
     return make_clip("webm", video="libvpx", audio="libopus", seconds=1.0)
