@@ -137,17 +137,24 @@ def admin_students(*, q: str | None = None) -> QuerySet[Student]:
     return _search(qs, q, ["first_name", "last_name", "parent__email", "user__email"])
 
 
-def admin_tutors(*, q: str | None = None) -> QuerySet[User]:
+def admin_tutors(
+    *, q: str | None = None, subject: Subject | None = None, student: Student | None = None
+) -> QuerySet[User]:
     """Every tutor with the subjects they teach (two queries per page: the page, the subjects),
-    searchable by name, email or a subject's name."""
+    searchable by name, email or a subject's name. With ``subject``: ``tutor_matches`` (only the
+    active tutors who teach it, best fit first, each with their free time and active
+    allocations; ``student`` leaves out that student's current tutor of the subject)."""
 
     def teaches(word: str) -> Q:
         # A subquery rather than a join: a tutor matching two subjects stays one row.
         return Q(id__in=TutorSubject.objects.filter(subject__name__icontains=word).values("tutor_id"))
 
-    qs = User.objects.filter(role=Role.TUTOR).prefetch_related(
-        Prefetch("subjects", queryset=Subject.objects.order_by("name"))
-    )
+    if subject is not None:
+        qs = tutor_matches(subject=subject, student=student)
+    else:
+        qs = User.objects.filter(role=Role.TUTOR).prefetch_related(
+            Prefetch("subjects", queryset=Subject.objects.order_by("name"))
+        )
     return _search(qs, q, ["first_name", "last_name", "email"], extra=teaches)
 
 
