@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from k12 import permissions
 from sessions_app.models import SessionRecording
-from sessions_app.recording_playback import playback_url
+from sessions_app.recording_playback import playback_url, poster_url
 
 
 class RecordingSerializer(serializers.ModelSerializer):
@@ -21,6 +21,9 @@ class RecordingSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField(
         help_text="Signed URL that plays the recording (HTTP Range works) until it expires; null until ready."
     )
+    poster_url = serializers.SerializerMethodField(
+        help_text="Signed URL of a JPEG frame of the video, like file_url; null for audio and until ready."
+    )
 
     class Meta:
         model = SessionRecording
@@ -30,6 +33,7 @@ class RecordingSerializer(serializers.ModelSerializer):
             "uploaded_by",
             "filename",
             "file_url",
+            "poster_url",
             "file_size_bytes",
             "duration_seconds",
             "content_type",
@@ -38,11 +42,18 @@ class RecordingSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_file_url(self, recording: SessionRecording) -> str | None:
+    def _link(self, make, recording: SessionRecording) -> str | None:
         request = self.context.get("request")
         staff = request is not None and permissions.is_admin(request.user)
-        return playback_url(recording, request=request, staff=staff)
+        return make(recording, request=request, staff=staff)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_file_url(self, recording: SessionRecording) -> str | None:
+        return self._link(playback_url, recording)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_poster_url(self, recording: SessionRecording) -> str | None:
+        return self._link(poster_url, recording)
 
 
 class RecordingUploadIn(serializers.Serializer):

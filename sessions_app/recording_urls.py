@@ -10,7 +10,7 @@ from sessions_app.recording_api import (
     RecordingUploadView,
     SessionRecordingsView,
 )
-from sessions_app.recording_playback import recording_file
+from sessions_app.recording_playback import recording_file, recording_poster
 
 urlpatterns = [
     *route("sessions/<str:session_id>/recordings", SessionRecordingsView.as_view(), "session-recordings"),
@@ -28,4 +28,5 @@ urlpatterns = [
     *route("recordings/<str:recording_id>", RecordingDetailView.as_view(), "recording-detail"),
     # Not under the API's authentication: the signature in the query string is the credential.
     *route("recordings/<str:recording_id>/file", recording_file, "recording-file"),
+    *route("recordings/<str:recording_id>/poster", recording_poster, "recording-poster"),
 ]
