@@ -14,6 +14,7 @@ PARTICIPANTS_ONLY = VIEW_ACCESS
 CANCELLERS = PARTICIPANTS_ONLY | {"student_user": 403}
 BOOKERS = {role: 403 for role in ROLES} | {"anonymous": 401, "admin": 201, "parent": 201}
 ADD_CHILD_OF_PARENT = BOOKERS
+MOVERS = BOOKERS | {"admin": 200, "parent": 200}
 
 
 def _session_body(w):
@@ -40,6 +41,12 @@ ENDPOINTS = {
     "POST sessions": ("post", lambda w: "/api/sessions", _session_body, BOOKERS),
     "GET session": ("get", lambda w: f"/api/sessions/{w.booking.id}", None, PARTICIPANTS_ONLY),
     "POST cancel": ("post", lambda w: f"/api/sessions/{w.booking.id}/cancel", lambda w: {}, CANCELLERS),
+    "POST reschedule": (
+        "post",
+        lambda w: f"/api/sessions/{w.booking.id}/reschedule",
+        lambda w: {"starts_at": next_slot(4, 11).isoformat()},
+        MOVERS,
+    ),
 }
 
 CASES = [(name, role) for name in ENDPOINTS for role in ROLES]
