@@ -243,9 +243,7 @@ def _minutes_of_day(field: str):
     return ExtractHour(field) * 60 + ExtractMinute(field)
 
 
-def tutor_matches(
-    *, subject: Subject, student: Student | None = None, now: datetime | None = None
-) -> QuerySet[User]:
+def tutor_matches(*, subject: Subject, student: Student | None = None, now: datetime | None = None) -> QuerySet[User]:
     """Active tutors who teach ``subject``, best fit first, each annotated with
 
     - ``free_minutes``: weekly availability less the sessions (not cancelled) booked in the
