@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from k12 import permissions
-from k12.filters import StrictFilterSet
+from k12.filters import StrictFilterSet, UtcDateTimeFilter
 from k12.models import Booking, BookingStatus, Student, Subject, User
 from k12.services import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES
 
@@ -163,11 +163,11 @@ class BookingFilter(StrictFilterSet):
     """``status``, ``from`` (starts at or after) and ``to`` (starts before), ISO 8601."""
 
     status = django_filters.ChoiceFilter(choices=BookingStatus.choices)
-    to = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt", label="Starts before (ISO 8601).")
+    to = UtcDateTimeFilter(field_name="starts_at", lookup_expr="lt", label="Starts before (ISO 8601).")
 
 
 # `from` is a Python keyword: declared after the class.
-BookingFilter.base_filters["from"] = django_filters.IsoDateTimeFilter(
+BookingFilter.base_filters["from"] = UtcDateTimeFilter(
     field_name="starts_at", lookup_expr="gte", label="Starts at or after (ISO 8601)."
 )
 

@@ -32,14 +32,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
 
 from k12 import permissions
+from k12.authentication import user_from_access_token
 from k12.models import User
 from k12.notifications import user_group
 from sessions_app import selectors, services
 from sessions_app.hub import hub_for
-from sessions_app.payloads import message_payload
+from sessions_app.payloads import message_payload, row_payload
 from sessions_app.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
@@ -99,15 +99,9 @@ def _user_payload(user: User) -> dict:
 
 @database_sync_to_async
 def _user_from_token(raw) -> tuple[User, float]:
-    """An access token (never a refresh token) of an active user → (user, expiry epoch)."""
-    if not isinstance(raw, str) or not raw:
-        raise TokenError("A token string is required.")
-    token = AccessToken(raw)  # verifies signature, expiry and token_type == "access"
-    user_id = token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        raise TokenError("No active user for this token.")
-    return user, float(token["exp"])
+    """An access token (never a refresh token) of an active user → (user, expiry epoch): the
+    REST API's own check (k12.authentication), its cache of verified tokens included."""
+    return user_from_access_token(raw)
 
 
 @database_sync_to_async
@@ -122,19 +116,20 @@ def _join(user: User, session_id, after) -> tuple[list[dict], int, bool]:
     asked for (older than its cursor, or left to REST paging when `has_more`)."""
     booking = permissions.access_booking(user, session_id, "view")
     baseline = selectors.last_committed_seq(booking)
-    missed = selectors.messages_after(booking, after, limit=MISSED_LIMIT + 1)
-    has_more = len(missed) > MISSED_LIMIT
-    missed = missed[:MISSED_LIMIT]
-    staff = permissions.is_admin(user)
-    baseline = max([baseline, *(m.seq for m in missed)])
-    return [message_payload(m, staff=staff) for m in missed], baseline, has_more
+    # the REST page selector: without `after` the newest page, with it the page just after it
+    page = selectors.messages_page(booking.pk, after=after, limit=MISSED_LIMIT)
+    missed = page.messages
+    has_more = page.has_newer if after is not None else False
+    staff = permissions.sees_hidden_text(user)
+    baseline = max([baseline, *(row[selectors.SEQ] for row in missed)])
+    return [row_payload(row, staff=staff) for row in missed], baseline, has_more
 
 
 @database_sync_to_async
 def _gap(user: User, session_id: str, after_seq: int, upto_seq: int) -> list[dict]:
-    staff = permissions.is_admin(user)
+    staff = permissions.sees_hidden_text(user)
     rows = selectors.messages_in_range(session_id, after_seq=after_seq, upto_seq=upto_seq, limit=GAP_FILL_LIMIT)
-    return [{"seq": row.seq, "payload": message_payload(row, staff=staff)} for row in rows]
+    return [{"seq": row[selectors.SEQ], "payload": row_payload(row, staff=staff)} for row in rows]
 
 
 @database_sync_to_async
@@ -153,7 +148,7 @@ def _can_still_view(user: User, session_ids: list[str]) -> list[str]:
 def _send(user: User, session_id, text, client_id):
     booking = permissions.access_booking(user, session_id, "message")
     message, created = services.message_create(booking=booking, sender=user, text=text, client_id=client_id)
-    return message_payload(message, staff=permissions.is_admin(user)), created
+    return message_payload(message, staff=permissions.sees_hidden_text(user)), created
 
 
 class SessionChatConsumer(AsyncWebsocketConsumer):

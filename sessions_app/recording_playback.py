@@ -9,9 +9,12 @@
   altered or has expired (403), answers 404 once the recording is deleted, and serves single
   byte ranges (206) so a ``<video>`` element can seek.
 
-A link is minted only for someone who passed the access rule (``can_view_booking``, through
-the list endpoint); like S3's, it is a bearer link for its lifetime, which is why it is short
-(``RECORDING_URL_TTL_SECONDS``).
+A link is minted only by ``playback_links``, for someone who passed the access rule (the list
+endpoint, the staff desk's play link), and every link it mints is in the audit trail. Its scope
+comes from ``k12.permissions.playback_scope_for``: a staff link keeps playing without the
+child's recording consent, a participant's stops when consent is withdrawn
+(``k12.permissions.can_play_with_link``). Like S3's, it is a bearer link for its lifetime, which
+is why it is short (``RECORDING_URL_TTL_SECONDS``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods
 
+from k12 import permissions
+from k12.audit import audit_record_many
+from k12.models import AuditAction
 from k12.permissions import parse_uuid
 from sessions_app.models import RecordingStatus, SessionRecording
 from sessions_app.recording_storage import recording_storage, storage_is_s3
@@ -47,20 +53,37 @@ def _signed_value(recording_id, expires: int, scope: str) -> str:
     return f"{recording_id}.{expires}.{scope}"
 
 
-# "p": a participant's link, refused once the parent withdraws consent; "s": staff's.
-PARTICIPANT, STAFF = "p", "s"
+PARTICIPANT, STAFF = permissions.PARTICIPANT_PLAYBACK, permissions.STAFF_PLAYBACK
+
+
+def playback_links(*, recordings, viewer, request: HttpRequest | None = None) -> dict:
+    """Playback URLs of ``recordings`` (those that are ready) for ``viewer``, who has passed the
+    access rule for them, keyed by recording id; each one issued is audited (one INSERT)."""
+    scope = permissions.playback_scope_for(viewer)
+    links = {r.pk: url for r in recordings if (url := playback_url(r, request=request, scope=scope))}
+    if links:
+        issued = [r for r in recordings if r.pk in links]
+        audit_record_many(
+            action=AuditAction.RECORDING_URL_VIEWED,
+            actor=viewer,
+            targets=issued,
+            session_id=issued[0].session_id if len({r.session_id for r in issued}) == 1 else None,
+            request=request,
+        )
+    return links
 
 
 def playback_url(
     recording: SessionRecording,
     *,
+    scope: str,
     request: HttpRequest | None = None,
     ttl: int | None = None,
     now: float | None = None,
-    staff: bool = False,
 ) -> str | None:
     """A signed URL that plays ``recording`` for ``ttl`` seconds (``RECORDING_URL_TTL_SECONDS``);
-    None while it is not ready. Absolute when ``request`` is given."""
+    None while it is not ready. Absolute when ``request`` is given. Mint links through
+    ``playback_links`` (which picks the scope and audits)."""
     if recording.status != RecordingStatus.READY:
         return None
     ttl = settings.RECORDING_URL_TTL_SECONDS if ttl is None else ttl
@@ -75,7 +98,6 @@ def playback_url(
             },
         )
     expires = int(time.time() if now is None else now) + ttl
-    scope = STAFF if staff else PARTICIPANT
     signature = _signer().signature(_signed_value(recording.pk, expires, scope))
     path = reverse("recording-file-noslash", kwargs={"recording_id": recording.pk})
     url = f"{path}?{urlencode({'expires': expires, 'scope': scope, 'signature': signature})}"
@@ -163,12 +185,12 @@ def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
     )
     if recording is None:
         return _detail(404, "Recording not found.")
-    if scope == PARTICIPANT and not recording.session.student.recording_consent:
+    if not permissions.can_play_with_link(scope, recording):
         return _detail(404, "Recording not available: consent to record has been withdrawn.")
     storage = recording_storage()
     if storage_is_s3(storage):
         # A local link minted before the switch to S3: hand over to S3 for what is left of it.
-        return HttpResponseRedirect(playback_url(recording, ttl=max(1, int(expires - now))))
+        return HttpResponseRedirect(playback_url(recording, scope=scope, ttl=max(1, int(expires - now))))
     try:
         fh = storage.open(recording.file.name, "rb")
     except FileNotFoundError:

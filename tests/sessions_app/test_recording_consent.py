@@ -68,13 +68,15 @@ def test_links_uploads_and_deletions_are_audited(world, api, samples, storage):
     api(world.student_user).get(url(world.booking))
     assert api(world.tutor).delete(f"/api/recordings/{created['id']}").status_code == 204
     events = list(AuditEvent.objects.order_by("id").values_list("action", "actor_email", "target_id"))
+    # every playback link handed out is audited, the uploader's in the upload's answer too
     assert events == [
         (AuditAction.RECORDING_UPLOADED, world.tutor.email, created["id"]),
+        (AuditAction.RECORDING_URL_VIEWED, world.tutor.email, created["id"]),
         (AuditAction.RECORDING_URL_VIEWED, world.parent.email, created["id"]),
         (AuditAction.RECORDING_URL_VIEWED, world.student_user.email, created["id"]),
         (AuditAction.RECORDING_DELETED, world.tutor.email, created["id"]),
     ]
-    assert AuditEvent.objects.filter(session_id=world.booking.id).count() == 4
+    assert AuditEvent.objects.filter(session_id=world.booking.id).count() == 5
 
 
 def test_purge_recordings_keeps_legal_holds(world, storage):
