@@ -9,8 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.core.exceptions import ValidationError
+from django.db.models import (
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from k12.models import (
@@ -21,6 +35,7 @@ from k12.models import (
     Role,
     Student,
     Subject,
+    TutorAvailability,
     TutorSubject,
     User,
 )
@@ -157,3 +172,173 @@ def admin_allocations(
     if subject_id:
         qs = qs.filter(subject_id=subject_id)
     return qs
+
+
+# --- The week timetable --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimetableRow:
+    tutor: User
+    days: list[list[Booking]]  # one list per day, Monday first, each sorted by start
+
+
+@dataclass(frozen=True)
+class Timetable:
+    week_start: date  # a Monday
+    days: list[date]
+    rows: list[TimetableRow]
+    sessions: int  # all shown, cancelled ones included
+
+    @property
+    def previous_week(self) -> date:
+        return self.week_start - timedelta(days=7)
+
+    @property
+    def next_week(self) -> date:
+        return self.week_start + timedelta(days=7)
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def week_timetable(*, week_start: date, subject: Subject | None = None) -> Timetable:
+    """Sessions per tutor per UTC day for the week starting ``week_start`` (moved back to its
+    Monday), cancelled ones included (they are shown struck through), optionally of one subject.
+
+    Rows: every active tutor (who teaches ``subject``, when given), so free tutors show as empty
+    rows, plus any other tutor with a session that week; ordered by name. Two queries."""
+    week_start = monday_of(week_start)
+    begin = datetime.combine(week_start, time.min, tzinfo=UTC)
+    bookings = Booking.objects.filter(starts_at__gte=begin, starts_at__lt=begin + timedelta(days=7))
+    tutors = User.objects.filter(role=Role.TUTOR, is_active=True)
+    if subject is not None:
+        bookings = bookings.filter(subject=subject)
+        tutors = tutors.filter(tutor_subjects__subject=subject)
+    bookings = list(bookings.select_related("tutor", "student", "subject").order_by("starts_at", "id"))
+    by_tutor: dict = {tutor.pk: tutor for tutor in tutors}
+    for booking in bookings:
+        by_tutor.setdefault(booking.tutor_id, booking.tutor)
+    grid: dict = {pk: [[] for _ in range(7)] for pk in by_tutor}
+    for booking in bookings:
+        grid[booking.tutor_id][booking.starts_at.astimezone(UTC).weekday()].append(booking)
+    ordered = sorted(by_tutor.values(), key=lambda t: (t.first_name.lower(), t.last_name.lower(), t.email))
+    return Timetable(
+        week_start=week_start,
+        days=[week_start + timedelta(days=i) for i in range(7)],
+        rows=[TimetableRow(tutor, grid[tutor.pk]) for tutor in ordered],
+        sessions=len(bookings),
+    )
+
+
+# --- Tutor matching ------------------------------------------------------------------------
+
+ZERO = Value(timedelta(0), output_field=DurationField())
+
+
+def _duration(end: str, start: str) -> ExpressionWrapper:
+    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+
+
+def tutor_matches(*, subject: Subject, student: Student | None = None, now: datetime | None = None) -> QuerySet[User]:
+    """Active tutors who teach ``subject``, best fit first, each annotated with
+
+    - ``free_time``: weekly availability less the sessions (not cancelled) booked in the
+      coming seven days, as a duration (negative when overbooked);
+    - ``active_allocations``: how many students they currently teach, any subject.
+
+    Best fit: the most free time, then the fewest active allocations, then by name. With
+    ``student``, the tutor who already teaches that student the subject is left out (a second
+    allocation of the pair would be refused). Two queries: the tutors, their subjects."""
+    now = now or timezone.now()
+    weekly = (
+        TutorAvailability.objects.filter(tutor=OuterRef("pk"))
+        .order_by()
+        .values("tutor")
+        .annotate(total=Sum(_duration("end_time", "start_time")))
+        .values("total")
+    )
+    booked = (
+        Booking.objects.filter(tutor=OuterRef("pk"), starts_at__gte=now, starts_at__lt=now + timedelta(days=7))
+        .exclude(status=BookingStatus.CANCELLED)
+        .order_by()
+        .values("tutor")
+        .annotate(total=Sum(_duration("ends_at", "starts_at")))
+        .values("total")
+    )
+    allocations = (
+        Allocation.objects.filter(tutor=OuterRef("pk"), status=AllocationStatus.ACTIVE)
+        .order_by()
+        .values("tutor")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    qs = User.objects.filter(
+        role=Role.TUTOR, is_active=True, id__in=TutorSubject.objects.filter(subject=subject).values("tutor_id")
+    )
+    if student is not None:
+        current = Allocation.objects.filter(student=student, subject=subject, status=AllocationStatus.ACTIVE)
+        qs = qs.exclude(id__in=current.values("tutor_id"))
+    return (
+        qs.annotate(
+            free_time=ExpressionWrapper(
+                Coalesce(Subquery(weekly, output_field=DurationField()), ZERO)
+                - Coalesce(Subquery(booked, output_field=DurationField()), ZERO),
+                output_field=DurationField(),
+            ),
+            active_allocations=Coalesce(Subquery(allocations), 0),
+        )
+        .prefetch_related(Prefetch("subjects", queryset=Subject.objects.order_by("name")))
+        .order_by("-free_time", "active_allocations", "first_name", "last_name", "id")
+    )
+
+
+def free_weekly_hours(tutor: User) -> float:
+    """``tutor_matches``' free time in hours, to one decimal."""
+    return round(tutor.free_time.total_seconds() / 3600, 1)
+
+
+# --- The audit trail's targets -------------------------------------------------------------
+
+
+def _audit_models() -> dict:
+    from sessions_app.models import MessageReport, SessionMessage
+
+    return {
+        "sessions_app.sessionmessage": SessionMessage.objects.select_related("user"),
+        "sessions_app.sessionrecording": SessionRecording.objects.all(),
+        "sessions_app.messagereport": MessageReport.objects.select_related("message__user"),
+        "k12.allocation": Allocation.objects.select_related("student", "subject", "tutor"),
+        "k12.booking": Booking.objects.select_related("student", "subject", "tutor"),
+        "k12.student": Student.objects.all(),
+        "k12.user": User.objects.all(),
+    }
+
+
+def audit_event_targets(events) -> tuple[dict, dict]:
+    """The objects a page of audit events names: ``({(target_type, target_id): object},
+    {session_id: Booking})``; missing keys are objects since deleted (or types with no model, such
+    as a login). One query per kind of target on the page, and one for the sessions."""
+    wanted: dict[str, set] = {}
+    for event in events:
+        if event.target_id:
+            wanted.setdefault(event.target_type, set()).add(event.target_id)
+    targets = {}
+    querysets = _audit_models()
+    for target_type, ids in wanted.items():
+        qs = querysets.get(target_type)
+        if qs is None:
+            continue
+        field = qs.model._meta.pk
+        valid = set()
+        for raw in ids:
+            try:
+                valid.add(field.to_python(raw))
+            except ValidationError:  # a malformed id names nothing
+                continue
+        for pk, obj in qs.in_bulk(valid).items():
+            targets[(target_type, str(pk))] = obj
+    session_ids = {event.session_id for event in events if event.session_id}
+    sessions = Booking.objects.select_related("subject", "tutor").in_bulk(session_ids) if session_ids else {}
+    return targets, sessions

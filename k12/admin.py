@@ -9,8 +9,12 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch
+from django.http import JsonResponse
+from django.urls import path, reverse
 from rest_framework.exceptions import APIException, ValidationError
 
+from admin_app import selectors
+from admin_app.export import CsvExportMixin
 from admin_app.paginator import EstimatedCountPaginator
 from k12 import services
 from k12.errors import Conflict
@@ -95,16 +99,30 @@ class AvailabilityInline(admin.TabularInline):
 
 
 class ChildInline(admin.TabularInline):
+    """A parent's children. A child's login is linked, and a child moved to another parent, on
+    the child's own page (through the services); children are never deleted here."""
+
     model = Student
     fk_name = "parent"
     extra = 0
     fields = ["first_name", "last_name", "grade", "user"]
-    raw_id_fields = ["user"]
+    readonly_fields = ["user"]
     show_change_link = True
+    can_delete = False
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(CsvExportMixin, DjangoUserAdmin):
+    csv_columns = [
+        ("id", "id"),
+        ("email", "email"),
+        ("first name", "first_name"),
+        ("last name", "last_name"),
+        ("role", "role"),
+        ("active", "is_active"),
+        ("joined", "date_joined"),
+        ("last login", "last_login"),
+    ]
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "role", "is_active", "date_joined"]
     list_filter = ["role", "is_active", "is_staff"]
@@ -122,12 +140,47 @@ class UserAdmin(DjangoUserAdmin):
     inlines = [TutorSubjectInline, AvailabilityInline, ChildInline]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    actions = ["deactivate_users", "reactivate_users"]
+
+    # Accounts are deactivated, never deleted: their messages, recordings and sessions stay.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
     def save_model(self, request, obj, form, change):
         obj.email = obj.email.lower()
         # Admin-site access follows the role, whatever the checkbox said.
         obj.is_staff = obj.role == "admin" or obj.is_superuser
+        activate = None
+        if change and "is_active" in form.changed_data:
+            # the checkbox goes through the service (audit, revoked tokens, sockets closed)
+            activate, obj.is_active = obj.is_active, not obj.is_active
         super().save_model(request, obj, form, change)
+        if activate is not None:
+            try:
+                services.user_set_active(user=obj, changed_by=request.user, active=activate, request=request)
+            except (Conflict, PermissionDenied) as exc:
+                self.message_user(request, str(getattr(exc, "detail", exc)), messages.ERROR)
+
+    def _set_active(self, request, queryset, active: bool) -> int:
+        done = 0
+        for user in queryset.filter(is_active=not active):
+            try:
+                services.user_set_active(user=user, changed_by=request.user, active=active, request=request)
+            except Conflict as exc:
+                self.message_user(request, str(exc.detail), messages.WARNING)
+                continue
+            done += 1
+        return done
+
+    @admin.action(description="Deactivate the selected accounts (kept, with everything they wrote)")
+    def deactivate_users(self, request, queryset):
+        done = self._set_active(request, queryset, False)
+        self.message_user(request, f"Deactivated {done} account(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate the selected accounts")
+    def reactivate_users(self, request, queryset):
+        done = self._set_active(request, queryset, True)
+        self.message_user(request, f"Reactivated {done} account(s).", messages.SUCCESS)
 
 
 @admin.register(Subject)
@@ -155,7 +208,17 @@ class ActiveTutorFilter(admin.SimpleListFilter):
 
 
 @admin.register(Student)
-class StudentAdmin(admin.ModelAdmin):
+class StudentAdmin(CsvExportMixin, admin.ModelAdmin):
+    csv_columns = [
+        ("id", "id"),
+        ("first name", "first_name"),
+        ("last name", "last_name"),
+        ("grade", "grade"),
+        ("parent", "parent__email"),
+        ("own login", "user__email"),
+        ("recording consent", "recording_consent"),
+        ("created", "created_at"),
+    ]
     list_display = ["first_name", "last_name", "grade", "parent", "user", "created_at"]
     list_filter = [ActiveTutorFilter, "grade"]
     search_fields = ["first_name", "last_name", "parent__email", "user__email"]
@@ -163,6 +226,30 @@ class StudentAdmin(admin.ModelAdmin):
     raw_id_fields = ["parent", "user"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    # A child's sessions hold its conversations: children are never deleted.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Moving a child to another parent, or its login, changes who sees its sessions: that
+        # goes through the services (audited, open sockets told at once).
+        stored = Student.objects.get(pk=obj.pk)
+        parent, login = obj.parent, obj.user
+        obj.parent_id, obj.user_id = stored.parent_id, stored.user_id
+        super().save_model(request, obj, form, change)
+        try:
+            if "parent" in form.changed_data:
+                services.student_parent_set(student=obj, changed_by=request.user, parent=parent, request=request)
+            if "user" in form.changed_data:
+                services.student_login_set(student=obj, changed_by=request.user, login=login, request=request)
+        except ValidationError as exc:
+            errors = [str(m) for field_errors in exc.detail.values() for m in _messages(field_errors)]
+            self.message_user(request, "; ".join(errors), messages.ERROR)
+        obj.refresh_from_db()
 
 
 @admin.register(TutorAvailability)
@@ -182,12 +269,45 @@ class TutorChoiceField(forms.ModelChoiceField):
         return f"{tutor.display_name} <{tutor.email}> ({subjects})"
 
 
+def match_label(tutor: User) -> str:
+    """A tutor offered by ``selectors.tutor_matches``, with what staff weigh when choosing."""
+    n = tutor.active_allocations
+    hours = selectors.free_weekly_hours(tutor)
+    return (
+        f"{tutor.display_name} <{tutor.email}> · {hours:g} h free a week · {n} active allocation{'s' if n != 1 else ''}"
+    )
+
+
+class TutorMatchChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, tutor: User) -> str:
+        return match_label(tutor)
+
+
+class TutorMatchQuery(forms.Form):
+    """The subject (required) and the student (optional) that tutors are matched for."""
+
+    subject = forms.ModelChoiceField(Subject.objects.all())
+    student = forms.ModelChoiceField(Student.objects.all(), required=False)
+
+
 @admin.register(Allocation)
-class AllocationAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
+class AllocationAdmin(CsvExportMixin, ServiceCreateAdminMixin, admin.ModelAdmin):
     """Allocating calls ``allocation_create``: the API's checks (the tutor teaches the subject,
     one active tutor per student and subject) and its notifications. Allocations are ended,
     never edited."""
 
+    csv_columns = [
+        ("id", "id"),
+        ("student first name", "student__first_name"),
+        ("student last name", "student__last_name"),
+        ("subject", "subject__name"),
+        ("tutor", "tutor__email"),
+        ("status", "status"),
+        ("created", "created_at"),
+        ("created by", "created_by__email"),
+        ("ended", "ended_at"),
+        ("ended by", "ended_by__email"),
+    ]
     list_display = ["student", "subject", "tutor", "status", "created_at", "ended_at"]
     list_filter = ["status", "subject"]
     search_fields = [
@@ -214,14 +334,49 @@ class AllocationAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.get_fields(request, obj)
 
+    class Media:
+        # Offers, once a subject is chosen, only the tutors who teach it, best fit first.
+        js = ["admin_app/allocate.js"]
+
+    def get_urls(self):
+        matches = path("tutors/", self.admin_site.admin_view(self.tutor_matches_view), name="k12_allocation_tutors")
+        return [matches, *super().get_urls()]
+
+    def tutor_matches_view(self, request):
+        """``selectors.tutor_matches`` for the add form's script: ``?subject=<id>&student=<id>``."""
+        if not self.has_add_permission(request):
+            return JsonResponse({"detail": "Not allowed."}, status=403)
+        query = TutorMatchQuery(request.GET)
+        if not query.is_valid():
+            return JsonResponse(query.errors.get_json_data(), status=400)
+        subject, student = query.cleaned_data["subject"], query.cleaned_data["student"]
+        tutors = [
+            {
+                "id": str(tutor.pk),
+                "label": match_label(tutor),
+                "free_weekly_hours": selectors.free_weekly_hours(tutor),
+                "active_allocations": tutor.active_allocations,
+            }
+            for tutor in selectors.tutor_matches(subject=subject, student=student)
+        ]
+        return JsonResponse({"subject": subject.name, "tutors": tutors})
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "tutor":
-            kwargs["queryset"] = (
-                User.objects.filter(role=Role.TUTOR, is_active=True)
-                .prefetch_related(Prefetch("subjects", queryset=Subject.objects.order_by("name")))
-                .order_by("first_name", "last_name", "email")
-            )
-            kwargs["form_class"] = TutorChoiceField
+            query = TutorMatchQuery(request.GET)
+            if request.method == "GET" and query.is_valid():
+                # "Allocate a tutor" opened for a subject (and student): only the matches.
+                kwargs["queryset"] = selectors.tutor_matches(**query.cleaned_data)
+                kwargs["form_class"] = TutorMatchChoiceField
+            else:
+                # Every active tutor: allocation_create decides, and says why a pick is wrong.
+                kwargs["queryset"] = (
+                    User.objects.filter(role=Role.TUTOR, is_active=True)
+                    .prefetch_related(Prefetch("subjects", queryset=Subject.objects.order_by("name")))
+                    .order_by("first_name", "last_name", "email")
+                )
+                kwargs["form_class"] = TutorChoiceField
+            kwargs["widget"] = forms.Select(attrs={"data-matches-url": reverse("admin:k12_allocation_tutors")})
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         # Allocating is not the place to edit or delete a person or a subject.
         for flag in ("can_change_related", "can_delete_related"):
@@ -248,7 +403,22 @@ class AllocationAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Booking)
-class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
+class BookingAdmin(CsvExportMixin, ServiceCreateAdminMixin, admin.ModelAdmin):
+    csv_columns = [
+        ("id", "id"),
+        ("starts", "starts_at"),
+        ("ends", "ends_at"),
+        ("minutes", "duration_minutes"),
+        ("status", "status"),
+        ("subject", "subject__name"),
+        ("tutor", "tutor__email"),
+        ("student first name", "student__first_name"),
+        ("student last name", "student__last_name"),
+        ("parent", "student__parent__email"),
+        ("cancelled", "cancelled_at"),
+        ("cancel reason", "cancel_reason"),
+        ("legal hold", "legal_hold"),
+    ]
     list_display = ["starts_at", "subject", "tutor", "student", "duration_minutes", "status"]
     list_filter = ["status", "subject", "legal_hold", "starts_at"]
     search_fields = ["id", "tutor__email", "student__first_name", "student__last_name", "student__parent__email"]
@@ -259,6 +429,11 @@ class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_facets = admin.ShowFacets.NEVER
     actions = ["cancel_sessions", "set_legal_hold", "clear_legal_hold"]
+
+    # Sessions are cancelled, never deleted: they hold the child's conversation and recordings.
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     service_field_map = {"student_id": "student", "tutor_id": "tutor", "subject_id": "subject"}
 
     def get_fields(self, request, obj=None):
@@ -318,11 +493,21 @@ class BookingAdmin(ServiceCreateAdminMixin, admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "user", "kind", "title", "read_at"]
-    list_filter = ["kind", "created_at"]
+    """Read-only: a notification is made by the service that tells someone of an event (with its
+    push and email), never typed in by hand. Staff see each one's email: sent, still being
+    retried, or failed and why."""
+
+    list_display = ["created_at", "user", "kind", "title", "read_at", "email_status", "email_attempts", "email_error"]
+    list_filter = ["email_status", "kind", "created_at"]
     search_fields = ["user__email", "title"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     show_facets = admin.ShowFacets.NEVER
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -9,16 +9,16 @@ import logging
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from k12 import throttling
+from k12 import permissions, throttling
 from k12.serializers import (
     EmailTokenObtainSerializer,
     MeSerializer,
@@ -63,7 +63,17 @@ class TokenView(TokenObtainPairView):
     """`{email, password}` → `{access, refresh}`."""
 
     serializer_class = EmailTokenObtainSerializer
-    throttle_classes = [throttling.LoginIPThrottle, throttling.LoginAccountThrottle]
+    throttle_classes = [
+        throttling.LoginIPThrottle,
+        throttling.LoginAccountThrottle,
+        throttling.LoginAccountTotalThrottle,
+    ]
+
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        response = super().post(request, *args, **kwargs)
+        if response.status_code == status.HTTP_200_OK:
+            throttling.refund_success(request)  # the account limits count failed attempts
+        return response
 
 
 @extend_schema(tags=["auth"], responses={200: TokenPairSerializer, 400: R400, 401: R401, 429: R429})
@@ -74,26 +84,26 @@ class RefreshView(TokenRefreshView):
 
 
 class LogoutView(APIView):
-    """`{refresh}` → 205: the refresh token is blacklisted and stops working."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
-    def get_authenticate_header(self, request):
-        return 'Bearer realm="api"'  # a bad refresh token is a 401, as on /auth/token/refresh
+    """`{refresh}` → 205: the refresh token is blacklisted and stops working. The caller proves
+    who they are (Bearer access token or session) and may log out only their own refresh token,
+    unless an admin."""
 
     @extend_schema(
         tags=["auth"],
         request=RefreshSerializer,
-        responses={205: OpenApiResponse(description="Logged out."), 400: R400, 401: R401},
+        responses={205: OpenApiResponse(description="Logged out."), 400: R400, 401: R401, 403: R403},
     )
     def post(self, request: Request) -> Response:
         body = RefreshSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            RefreshToken(body.validated_data["refresh"]).blacklist()
+            refresh = RefreshToken(body.validated_data["refresh"])
         except TokenError as exc:
             raise exceptions.AuthenticationFailed(str(exc), code="token_not_valid") from exc
+        owner = refresh.get(api_settings.USER_ID_CLAIM)
+        if not permissions.can_revoke_refresh_token(request.user, owner):
+            raise exceptions.PermissionDenied("You may log out only your own refresh token.")
+        refresh.blacklist()
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 

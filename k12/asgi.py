@@ -1,4 +1,5 @@
-"""ASGI entry point, served by daphne: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point, served by daphne: HTTP through Django, WebSockets through Channels, and
+/socket.io/ (both Engine.IO transports) through python-socketio for the guide's clients."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from socketio import ASGIApp  # noqa: E402
 
+from sessions_app.gateway import server as socketio_server  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+channels_application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Origin checked against ALLOWED_HOSTS; the session cookie is read for browser logins,
@@ -23,3 +26,7 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# /socket.io/ (HTTP long-polling and its WebSocket upgrade) goes to the guide's gateway; the origin
+# check for it is Engine.IO's, against the same ALLOWED_HOSTS (sessions_app/gateway.py).
+application = ASGIApp(socketio_server, other_asgi_app=channels_application, socketio_path="socket.io")

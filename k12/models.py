@@ -283,8 +283,18 @@ class Booking(models.Model):
         return f"{self.subject} with {self.tutor.display_name} at {self.starts_at:%Y-%m-%d %H:%M}"
 
 
+class EmailStatus(models.TextChoices):
+    NONE = "", "No email"
+    PENDING = "pending", "Queued"
+    SENDING = "sending", "Sending"
+    RETRYING = "retrying", "Failed, will retry"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
 class Notification(models.Model):
-    """An in-app notice to one user. Created by services, pushed on commit, emailed where wanted."""
+    """An in-app notice to one user. Created by services, pushed on commit, emailed where wanted
+    by a background worker (k12/notifications.py); the email's fate is recorded here."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
@@ -294,11 +304,24 @@ class Notification(models.Model):
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
+    email_status = models.CharField(max_length=10, choices=EmailStatus.choices, default=EmailStatus.NONE, blank=True)
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    # When the next attempt is due (pending, retrying) or, while sending, when the worker's claim
+    # on it lapses (a worker that died mid-send leaves it to another after that).
+    email_next_attempt_at = models.DateTimeField(null=True, blank=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="notification_user_recent"),
+            # the sweep for email whose task was lost: only unfinished rows are in it
+            models.Index(
+                fields=["email_next_attempt_at"],
+                condition=models.Q(email_status__in=["pending", "sending", "retrying"]),
+                name="notification_email_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -321,6 +344,10 @@ class AuditAction(models.TextChoices):
     LEGAL_HOLD_CLEARED = "legal_hold.cleared", "Legal hold cleared"
     LOGIN_FAILURE_BURST = "login.failure_burst", "Login failure burst"
     RETENTION_PURGE = "retention.purge", "Retention purge"
+    USER_DEACTIVATED = "user.deactivated", "Account deactivated"
+    USER_REACTIVATED = "user.reactivated", "Account reactivated"
+    STUDENT_PARENT_CHANGED = "student.parent_changed", "Child moved to another parent"
+    STUDENT_LOGIN_CHANGED = "student.login_changed", "Child's login linked or unlinked"
 
 
 class AuditEvent(models.Model):

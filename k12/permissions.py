@@ -126,8 +126,26 @@ def adds_own_children(user) -> bool:
     return _authenticated(user) and user.role == Role.PARENT
 
 
+def can_revoke_refresh_token(user, token_user_id) -> bool:
+    """Log a refresh token out (blacklist it): its owner, or an admin. Holding someone else's
+    token is not enough: that would let anyone who saw one end another person's login."""
+    if not _authenticated(user):
+        return False
+    return str(user.pk) == str(token_user_id) or is_admin(user)
+
+
 def can_manage_allocations(user) -> bool:
     """Allocate a tutor to a student, or end an allocation: staff only (the contract's /api/admin/*)."""
+    return is_admin(user)
+
+
+def can_manage_users(user) -> bool:
+    """Deactivate or reactivate accounts: staff."""
+    return is_admin(user)
+
+
+def can_relink_student(user) -> bool:
+    """Move a child to another parent, link or unlink a child's own login: staff."""
     return is_admin(user)
 
 
@@ -438,6 +456,15 @@ class MessageAccess(_ObjectRule):
         "report": (_can_report, "Access denied to this session."),
         "moderate": (_can_moderate_message, "Only staff can moderate messages."),
     }
+
+
+class ModerationAccess(IsAuthenticated):
+    """The moderation queue (/api/admin/reports): staff. Anonymous 401, anyone else 403."""
+
+    message = "Admin access only."
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and can_moderate(request.user)
 
 
 class StudentAccess(_ObjectRule):

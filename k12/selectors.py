@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from k12 import permissions
-from k12.models import Booking, Student, User
+from k12.models import Allocation, AllocationStatus, Booking, Student, TutorAvailability, User
 
 
 def sessions_visible_to(
@@ -87,3 +87,16 @@ def booking_and_viewer(booking_id: uuid.UUID, user_id: uuid.UUID) -> tuple[User 
     if booking is not None:
         booking.student = student
     return user, booking
+
+
+def student_tutors(student: Student) -> QuerySet[Allocation]:
+    """The student's active allocations (a tutor and a subject each), with each tutor's weekly
+    availability: what a parent books from. Two queries."""
+    return (
+        Allocation.objects.filter(student=student, status=AllocationStatus.ACTIVE)
+        .select_related("tutor", "subject")
+        .prefetch_related(
+            Prefetch("tutor__availability", queryset=TutorAvailability.objects.order_by("weekday", "start_time"))
+        )
+        .order_by("subject__name", "tutor__first_name", "id")
+    )

@@ -12,7 +12,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from k12 import permissions
 from k12.filters import StrictFilterSet, UtcDateTimeFilter
-from k12.models import Booking, BookingStatus, Student, Subject, User
+from k12.models import Booking, BookingStatus, Student, Subject, TutorAvailability, User
 from k12.services import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES
 
 
@@ -75,6 +75,22 @@ class StudentSerializer(serializers.ModelSerializer):
         read_only_fields = ["recording_consent"]
 
 
+class AvailabilityWindowSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TutorAvailability
+        fields = ["weekday", "start_time", "end_time", "timezone"]
+
+
+class StudentTutorSerializer(serializers.Serializer):
+    """One of a student's active allocations: whom a session for that subject can be booked with,
+    and when (weekly windows, ``weekday`` 0 = Monday, times in ``timezone``)."""
+
+    allocation_id = serializers.UUIDField(source="id")
+    subject = SubjectSerializer()
+    tutor = PersonSerializer()
+    availability = AvailabilityWindowSerializer(source="tutor.availability", many=True)
+
+
 class RecordingConsentSerializer(serializers.Serializer):
     granted = serializers.BooleanField(
         help_text="true grants consent to record the child's sessions; false withdraws it."
@@ -114,7 +130,7 @@ class BookingSerializer(serializers.ModelSerializer):
     subject = SubjectSerializer(read_only=True)
     parent_id = serializers.UUIDField(source="student.parent_id", read_only=True)
     cancelled_by = serializers.UUIDField(source="cancelled_by_id", read_only=True, allow_null=True)
-    unread = serializers.SerializerMethodField(help_text="Chat messages from others after your read cursor (lists).")
+    unread = serializers.SerializerMethodField(help_text="Chat messages from others after your read cursor.")
 
     can = serializers.SerializerMethodField(help_text="What the caller may do with this session now.")
 

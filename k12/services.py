@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from k12 import permissions
+from k12.access_events import access_changed_announce
 from k12.errors import Conflict, field_error
 from k12.models import (
     Allocation,
@@ -85,6 +86,10 @@ def allocation_end(*, allocation: Allocation, ended_by: User) -> Allocation:
             raise Conflict("The allocation has already ended.")
         allocation.refresh_from_db()
         _on_allocation_event(allocation, "allocation_ended")
+        student = allocation.student
+        access_changed_announce(
+            user_ids=[allocation.tutor_id, student.parent_id, student.user_id], reason="allocation_ended"
+        )
     return allocation
 
 
@@ -198,6 +203,11 @@ def booking_cancel(*, booking: Booking, cancelled_by: User, reason: str = "") ->
             raise Conflict(f"The session is already {booking.status}.")
         booking.refresh_from_db()
         _on_booking_event(booking, "booking_cancelled")
+        access_changed_announce(
+            user_ids=[booking.tutor_id, booking.student.parent_id, booking.student.user_id],
+            reason="session_cancelled",
+            session_ids=[booking.pk],
+        )
     return booking
 
 
@@ -244,7 +254,116 @@ def recording_consent_set(*, student: Student, changed_by: User, granted: bool, 
                 target=locked,
                 request=request,
             )
+            if not granted:
+                # everyone who could watch the child's recordings: the family and the tutors
+                tutors = Allocation.objects.filter(student=locked, status=AllocationStatus.ACTIVE).values_list(
+                    "tutor_id", flat=True
+                )
+                access_changed_announce(
+                    user_ids=[locked.parent_id, locked.user_id, *tutors], reason="consent_withdrawn"
+                )
     return locked
+
+
+def student_parent_set(*, student: Student, changed_by: User, parent: User, request=None) -> Student:
+    """Staff move a child to another parent account (a mistaken link, a custody change). The new
+    parent must be an active user with the parent role (400 on ``parentId``). Audited with both
+    parents; the old parent's open sockets leave the child's rooms at once. Setting the current
+    parent changes nothing and records nothing."""
+    from k12.audit import audit_record
+    from k12.models import AuditAction
+
+    if not permissions.can_relink_student(changed_by):
+        raise PermissionDenied("Only staff can move a child to another parent.")
+    if parent.role != Role.PARENT or not parent.is_active:
+        raise field_error("parentId", "That user is not an active parent.")
+    with transaction.atomic():
+        locked = Student.objects.select_for_update().get(pk=student.pk)
+        previous = locked.parent_id
+        if previous != parent.pk:
+            locked.parent = parent
+            locked.save(update_fields=["parent"])
+            audit_record(
+                action=AuditAction.STUDENT_PARENT_CHANGED,
+                actor=changed_by,
+                target=locked,
+                data={"from": str(previous), "to": str(parent.pk)},
+                request=request,
+            )
+            access_changed_announce(
+                user_ids=[previous, parent.pk, locked.user_id],
+                reason="parent_changed",
+                session_ids=Booking.objects.filter(student=locked).values_list("pk", flat=True),
+            )
+    return locked
+
+
+def student_login_set(*, student: Student, changed_by: User, login: User | None, request=None) -> Student:
+    """Staff link a child to its own login (role student, active, not another child's), or unlink
+    it (``login=None``). Audited; the previous login's open sockets leave the child's rooms at
+    once."""
+    from k12.audit import audit_record
+    from k12.models import AuditAction
+
+    if not permissions.can_relink_student(changed_by):
+        raise PermissionDenied("Only staff can link a child's login.")
+    if login is not None and (login.role != Role.STUDENT or not login.is_active):
+        raise field_error("userId", "That user is not an active student login.")
+    with transaction.atomic():
+        locked = Student.objects.select_for_update().get(pk=student.pk)
+        previous = locked.user_id
+        new = login.pk if login is not None else None
+        if previous != new:
+            if new is not None and Student.objects.filter(user_id=new).exclude(pk=locked.pk).exists():
+                raise field_error("userId", "That login belongs to another child.")
+            locked.user = login
+            locked.save(update_fields=["user"])
+            audit_record(
+                action=AuditAction.STUDENT_LOGIN_CHANGED,
+                actor=changed_by,
+                target=locked,
+                data={"from": str(previous) if previous else None, "to": str(new) if new else None},
+                request=request,
+            )
+            access_changed_announce(
+                user_ids=[previous, new],
+                reason="parent_changed",
+                session_ids=Booking.objects.filter(student=locked).values_list("pk", flat=True),
+            )
+    return locked
+
+
+def user_set_active(*, user: User, changed_by: User, active: bool, request=None) -> User:
+    """Staff deactivate an account (or reactivate it). Accounts are deactivated, never deleted:
+    a user's messages, recordings and sessions stay. A deactivated user cannot log in, their
+    refresh tokens are revoked, and their open sockets close at once (4403). Audited; staff cannot
+    deactivate themselves. Repeating the current state changes nothing and records nothing."""
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    from k12.audit import audit_record
+    from k12.models import AuditAction
+
+    if not permissions.can_manage_users(changed_by):
+        raise PermissionDenied("Only staff can deactivate accounts.")
+    if not active and user.pk == changed_by.pk:
+        raise Conflict("You cannot deactivate your own account.")
+    with transaction.atomic():
+        updated = User.objects.filter(pk=user.pk).exclude(is_active=active).update(is_active=active)
+        if updated:
+            audit_record(
+                action=AuditAction.USER_REACTIVATED if active else AuditAction.USER_DEACTIVATED,
+                actor=changed_by,
+                target=user,
+                request=request,
+            )
+            if not active:
+                outstanding = OutstandingToken.objects.filter(user_id=user.pk, blacklistedtoken__isnull=True)
+                BlacklistedToken.objects.bulk_create(
+                    [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+                )
+                access_changed_announce(user_ids=[user.pk], reason="user_deactivated")
+    user.refresh_from_db(fields=["is_active"])
+    return user
 
 
 def booking_set_legal_hold(*, booking: Booking, changed_by: User, hold: bool, request=None) -> Booking:

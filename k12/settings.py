@@ -11,7 +11,9 @@ without an explicit ``DJANGO_SECRET_KEY`` and ``DJANGO_ALLOWED_HOSTS``.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,6 +54,25 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def _contact_patterns(raw: str) -> list[str]:
+    """CONTACT_DETAILS_EXTRA_PATTERNS: a JSON array of regular expressions, checked at start-up."""
+    if not raw:
+        return []
+    try:
+        patterns = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured("CONTACT_DETAILS_EXTRA_PATTERNS must be a JSON array of strings") from None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ImproperlyConfigured("CONTACT_DETAILS_EXTRA_PATTERNS must be a JSON array of strings")
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            message = f"CONTACT_DETAILS_EXTRA_PATTERNS: {pattern!r} is not a valid pattern: {exc}"
+            raise ImproperlyConfigured(message) from None
+    return patterns
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -97,6 +118,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # outermost: errors under /api/ become DRF-shaped JSON whoever produced them (k12/middleware.py)
+    "k12.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -224,6 +247,9 @@ STORAGES = {
 # Uploads bigger than this go to a temporary file on disk instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 100
+# Largest request body read into memory (JSON; recordings stream and have RECORDING_MAX_BYTES).
+# An API request declaring more gets a 413 before its body is read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 RECORDING_MAX_BYTES = env_int("RECORDING_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 900)
 # Direct-to-S3 multipart uploads: the part size (S3's minimum is 5 MiB; grown automatically to
@@ -236,6 +262,14 @@ RECORDING_UPLOAD_TTL_SECONDS = env_int("RECORDING_UPLOAD_TTL_SECONDS", 6 * 3600)
 MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 0)
 RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 0)
 
+# --- Safeguarding: contact details in messages (sessions_app/contact_details.py) ---------------
+# The region whose national format a phone number without a +country prefix is read in.
+CONTACT_DETAILS_PHONE_REGION = env_str("CONTACT_DETAILS_PHONE_REGION", "US").upper()
+# More kinds of contact detail, as a JSON array of regular expressions (case-insensitive).
+CONTACT_DETAILS_EXTRA_PATTERNS = _contact_patterns(env_str("CONTACT_DETAILS_EXTRA_PATTERNS"))
+# Never contact details: domains (with their subdomains), phone numbers, exact texts.
+CONTACT_DETAILS_ALLOW = env_list("CONTACT_DETAILS_ALLOW")
+
 # --- Channels ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 # channels-redis and redis-py 8: redis-py reads with a 5 s socket timeout by default, which made
@@ -245,6 +279,10 @@ REDIS_URL = env_str("REDIS_URL")
 REDIS_LAYER_HOST = {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}
 # CHANNEL_LAYER: "pubsub" (the default) or "lists". See README, "The live room".
 CHANNEL_LAYER = env_str("CHANNEL_LAYER", "pubsub")
+CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "k12")
+# Presence (sessions_app/presence.py): a socket that stops being refreshed (its process died)
+# stops counting as in its room after this many seconds.
+PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 60)
 if CHANNEL_LAYER not in ("pubsub", "lists"):
     raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' or 'lists', not {CHANNEL_LAYER!r}")
 if REDIS_URL and CHANNEL_LAYER == "pubsub":
@@ -255,7 +293,7 @@ if REDIS_URL and CHANNEL_LAYER == "pubsub":
             # per-socket queues. Nothing is stored: a process that misses a frame (Redis
             # restarting) fills the gap from the database on the next one.
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_LAYER_HOST], "prefix": env_str("CHANNEL_LAYER_PREFIX", "k12")},
+            "CONFIG": {"hosts": [REDIS_LAYER_HOST], "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
 elif REDIS_URL:
@@ -271,7 +309,7 @@ elif REDIS_URL:
                 # through `after` on reconnect, so nothing is lost by expiring it.
                 "expiry": env_int("CHANNEL_LAYER_EXPIRY", 30),
                 "group_expiry": env_int("CHANNEL_LAYER_GROUP_EXPIRY", 86400),
-                "prefix": env_str("CHANNEL_LAYER_PREFIX", "k12"),
+                "prefix": CHANNEL_LAYER_PREFIX,
             },
         }
     }
@@ -317,6 +355,48 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "K12 Tutoring <no-reply@k12.test>")
+# An SMTP server that accepts the connection and then says nothing must not hold a worker forever.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+# A notification's email is tried this many times more after a failure, waiting
+# NOTIFICATION_EMAIL_RETRY_SECONDS, then twice that, ... (at most 10 minutes) in between; then it
+# is recorded as failed on the notification (staff see it in the admin).
+NOTIFICATION_EMAIL_RETRIES = env_int("NOTIFICATION_EMAIL_RETRIES", 5)
+NOTIFICATION_EMAIL_RETRY_SECONDS = float(env_str("NOTIFICATION_EMAIL_RETRY_SECONDS", "30"))
+# How long a worker's claim on an email lasts (0: ten times EMAIL_TIMEOUT). Another worker takes
+# over an email whose worker died only after it.
+NOTIFICATION_EMAIL_LEASE_SECONDS = float(env_str("NOTIFICATION_EMAIL_LEASE_SECONDS", "0"))
+
+# --- Background work (k12/celery.py) ----------------------------------------------------------
+# The broker is Redis (REDIS_URL unless CELERY_BROKER_URL says otherwise). Without one, tasks run
+# eagerly in the process that asks for them, and `make run` starts a beat next to the server.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "memory://"  # nothing is ever sent through it: tasks run eagerly
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "k12")
+# A task is acknowledged when it has finished, not when it is received: a worker killed mid-task
+# (or its machine) leaves the message to be delivered again; every task is idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Nobody waits for results: no result backend.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queuing a task on commit gives up quickly when Redis is away (the sweep queues it later)
+# instead of holding the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis has no acknowledgements of its own: a message taken and not acknowledged within this
+    # many seconds (its worker died) is given to another worker. Longer than any task runs.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # How often each worker looks for such messages.
+    "unacked_restore_interval": env_int("CELERY_RESTORE_CHECK_SECONDS", 60),
+    "unacked_restore_throttle": 1,
+    "socket_timeout": 15,
+    "socket_connect_timeout": 5,
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "celerybeat-schedule"))
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -327,7 +407,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, with JSON nested too deeply for the decoder a 400 (k12/parsers.py)
+    "DEFAULT_PARSER_CLASSES": ["k12.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "k12.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -335,6 +416,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login_ip": env_str("THROTTLE_LOGIN_IP", "30/min"),
         "login_account": env_str("THROTTLE_LOGIN_ACCOUNT", "10/min"),
+        "login_account_total": env_str("THROTTLE_LOGIN_ACCOUNT_TOTAL", "100/min"),
         "refresh_ip": env_str("THROTTLE_REFRESH_IP", "60/min"),
         "refresh_account": env_str("THROTTLE_REFRESH_ACCOUNT", "30/min"),
         "message_post": env_str("THROTTLE_MESSAGES", "60/min"),

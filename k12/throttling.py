@@ -37,9 +37,14 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 class AtomicRateThrottle(BaseThrottle):
-    """Fixed-window counter keyed by ``get_key(request)``; ``None`` means "don't count this"."""
+    """Fixed-window counter keyed by ``get_key(request)``; ``None`` means "don't count this".
+
+    With ``refunded_on_success`` the count is of failures: every attempt is counted as it
+    arrives (so parallel attempts cannot slip past the limit together) and ``refund_success``
+    takes the attempt back once it succeeded."""
 
     scope: str = ""
+    refunded_on_success = False
 
     def get_key(self, request, view) -> str | None:
         raise NotImplementedError
@@ -64,6 +69,8 @@ class AtomicRateThrottle(BaseThrottle):
             # (the live-room contract), and login stays slowed by password hashing.
             logger.warning("rate limit %s not applied: cache unavailable", self.scope, exc_info=True)
             return True
+        if self.refunded_on_success:
+            _counted_on(request).append(cache_key)
         self._retry_after = (window + 1) * period - now
         if count == limit + 1:
             self.on_limit_reached(request, key)
@@ -96,16 +103,36 @@ def _count(key: str, timeout: int) -> int:
         return 1
 
 
+def _uncount(key: str) -> None:
+    """Take one off the window's counter, if the window still exists (a DECR of an expired key
+    would make a new one that never expires)."""
+    script = _redis_script("_k12_decr_script", _DECR_SCRIPT)
+    if script is not None:
+        script(keys=[cache.make_and_validate_key(key)])
+        return
+    try:
+        cache.decr(key)
+    except ValueError:  # the window ended meanwhile: nothing left to take back
+        pass
+
+
+_DECR_SCRIPT = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0"
+
+
 def _incr_script():
-    """The counting script on the cache's Redis, made once per cache object (Django's
-    RedisCache builds a new client, 338 response callbacks and all, on every call)."""
+    return _redis_script("_k12_incr_script", _INCR_SCRIPT)
+
+
+def _redis_script(attribute: str, source: str):
+    """A script on the cache's Redis, made once per cache object (Django's RedisCache builds a
+    new client, 338 response callbacks and all, on every call); None for other caches."""
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         return None
-    script = getattr(backend, "_k12_incr_script", None)
+    script = getattr(backend, attribute, None)
     if script is None:
-        script = backend._cache.get_client(write=True).register_script(_INCR_SCRIPT)
-        backend._k12_incr_script = script
+        script = backend._cache.get_client(write=True).register_script(source)
+        setattr(backend, attribute, script)
     return script
 
 
@@ -142,16 +169,59 @@ class LoginIPThrottle(LoginBurstAudit, IPThrottle):
     scope = "login_ip"
 
 
+def login_email(request) -> str | None:
+    email = request.data.get("email") if isinstance(request.data, dict) else None
+    if not isinstance(email, str) or not email.strip():
+        return None
+    return email.strip().lower()[:254]
+
+
 class LoginAccountThrottle(LoginBurstAudit, AtomicRateThrottle):
-    """Per account tried, whoever tries it: password guessing from many addresses still stops."""
+    """Failed logins per (account, address), django-axes' combination lock-out: someone guessing
+    a password from one address is stopped without locking the real user (at another address)
+    out of their own account."""
 
     scope = "login_account"
+    refunded_on_success = True
+
+    def email(self, request) -> str | None:
+        return login_email(request)
 
     def get_key(self, request, view) -> str | None:
-        email = request.data.get("email") if isinstance(request.data, dict) else None
-        if not isinstance(email, str) or not email.strip():
-            return None
-        return email.strip().lower()[:254]
+        email = self.email(request)
+        return None if email is None else f"{email}|{self.get_ident(request)}"
+
+
+class LoginAccountTotalThrottle(LoginBurstAudit, AtomicRateThrottle):
+    """Failed logins per account from all addresses together, at a much higher limit: guessing
+    spread over many addresses still stops, and it takes that many to lock the owner out."""
+
+    scope = "login_account_total"
+    refunded_on_success = True
+
+    def email(self, request) -> str | None:
+        return login_email(request)
+
+    def get_key(self, request, view) -> str | None:
+        return self.email(request)
+
+
+def _counted_on(request) -> list[str]:
+    """The cache keys this request added one to, for ``refund_success``."""
+    request = getattr(request, "_request", request)  # DRF's Request wraps Django's
+    if not hasattr(request, "_k12_throttle_counts"):
+        request._k12_throttle_counts = []
+    return request._k12_throttle_counts
+
+
+def refund_success(request) -> None:
+    """The request's login succeeded: take its attempt back from the failure counters."""
+    for cache_key in _counted_on(request):
+        try:
+            _uncount(cache_key)
+        except Exception:
+            logger.warning("login counter not refunded: cache unavailable", exc_info=True)
+    _counted_on(request).clear()
 
 
 class RefreshIPThrottle(IPThrottle):
@@ -175,15 +245,6 @@ class RefreshAccountThrottle(AtomicRateThrottle):
 
 class MessagePostThrottle(UserThrottle):
     scope = "message_post"
-
-    def allow_request(self, request, view) -> bool:
-        if request.method != "POST":
-            return True
-        return super().allow_request(request, view)
-
-
-class RecordingUploadThrottle(UserThrottle):
-    scope = "recording_upload"
 
     def allow_request(self, request, view) -> bool:
         if request.method != "POST":

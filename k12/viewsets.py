@@ -32,6 +32,7 @@ from k12.serializers import (
     RecordingConsentSerializer,
     StudentCreateSerializer,
     StudentSerializer,
+    StudentTutorSerializer,
     SubjectSerializer,
 )
 
@@ -46,7 +47,9 @@ class ApiViewSet(GenericViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication (401) first, then the query
-        reject_unknown_query_params(self, request)
+        # A method the view does not route (TRACE, say) is DRF's 405, whatever its query string.
+        if self.action is not None:
+            reject_unknown_query_params(self, request)
 
     def get_object(self):
         object_id = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
@@ -86,11 +89,15 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     lookup_url_kwarg = "session_id"
 
     def get_queryset(self):
-        if self.action == "list" and not getattr(self, "swagger_fake_view", False):
-            from sessions_app.selectors import sessions_with_unread
+        if getattr(self, "swagger_fake_view", False):
+            return Booking.objects.none()
+        from sessions_app.selectors import sessions_with_unread
 
+        if self.action == "list":
             return sessions_with_unread(selectors.sessions_visible_to(self.request.user), self.request.user)
-        return Booking.objects.select_related("student", "tutor", "subject")
+        qs = Booking.objects.select_related("student", "tutor", "subject")
+        # the room opens at the first unread message: the detail carries the count too
+        return sessions_with_unread(qs, self.request.user) if self.action == "retrieve" else qs
 
     def create(self, request: Request) -> Response:
         body = BookingCreateSerializer(data=request.data)
@@ -104,6 +111,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
             starts_at=d["starts_at"],
             duration_minutes=d["duration_minutes"],
         )
+        booking.unread = 0  # a session just booked has no messages yet
         return Response(self.get_serializer(booking).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -153,7 +161,7 @@ class StudentPagination(LinkHeaderCursorPagination):
 class StudentViewSet(mixins.ListModelMixin, ApiViewSet):
     serializer_class = StudentSerializer
     permission_classes = [permissions.StudentAccess]
-    student_actions = {"recording_consent": "view"}
+    student_actions = {"recording_consent": "view", "tutors": "view"}
     pagination_class = StudentPagination
     object_label = "Student"
     lookup_url_kwarg = "student_id"
@@ -197,6 +205,18 @@ class StudentViewSet(mixins.ListModelMixin, ApiViewSet):
             student=student, changed_by=request.user, granted=body.validated_data["granted"], request=request
         )
         return Response(StudentSerializer(student).data)
+
+    @extend_schema(
+        tags=["people"],
+        summary="The student's tutors: each active allocation's subject and tutor, with their weekly availability.",
+        description="What a parent books a session from (`POST /api/sessions`).",
+        request=None,
+        responses={200: StudentTutorSerializer(many=True), 401: R401, 403: R403, 404: R404},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def tutors(self, request: Request, student_id: str) -> Response:
+        student = self.get_object()
+        return Response(StudentTutorSerializer(selectors.student_tutors(student), many=True).data)
 
 
 # --- Notifications ----------------------------------------------------------------------------

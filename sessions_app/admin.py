@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from admin_app.paginator import EstimatedCountPaginator
 from k12 import permissions
+from k12.errors import Conflict
 from sessions_app.models import SessionRecording
 from sessions_app.recording_playback import playback_url
 from sessions_app.recording_services import recording_delete
@@ -48,7 +49,8 @@ class SessionRecordingAdmin(admin.ModelAdmin):
         return permissions.is_admin(request.user)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return permissions.is_admin(request.user)
+        # a recording of a session under legal hold is kept (recording_delete refuses it too)
+        return permissions.is_admin(request.user) and (obj is None or not obj.session.legal_hold)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -69,7 +71,9 @@ class SessionRecordingAdmin(admin.ModelAdmin):
         for recording in queryset.select_related("session"):
             try:
                 recording_delete(recording=recording, deleted_by=request.user)
-            except PermissionDenied:
+            except (PermissionDenied, Conflict):
                 refused += 1
         if refused:
-            self.message_user(request, f"{refused} recording(s) were not yours to delete.", messages.WARNING)
+            self.message_user(
+                request, f"{refused} recording(s) were kept (not yours, or under legal hold).", messages.WARNING
+            )

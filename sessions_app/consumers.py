@@ -14,7 +14,8 @@ What closes the guide's holes:
 
 Consumers do no slow work: database access runs in ``database_sync_to_async``; a broadcast frame
 arrives pre-encoded, once per process, and the process's room hub (sessions_app/hub.py) writes
-it to each socket in the room directly.
+it to each socket in the room directly. Joining, ordering, gap filling and access re-checks are
+``LiveMember``'s (sessions_app/live.py), shared with the socket.io gateway.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework.exceptions import APIException, ValidationError
@@ -37,9 +41,10 @@ from k12 import permissions
 from k12.authentication import user_from_access_token
 from k12.models import User
 from k12.notifications import user_group
-from sessions_app import selectors, services
-from sessions_app.hub import hub_for
-from sessions_app.payloads import message_payload, row_payload
+from sessions_app import services
+from sessions_app.hub import LAYER_TIMEOUT_SECONDS, RETRY_SECONDS
+from sessions_app.live import LiveMember, setting
+from sessions_app.payloads import message_payload
 from sessions_app.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
@@ -48,15 +53,12 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_FLOODING = 4429
 CLOSE_RESYNC = 1011  # could not fill a gap: the client reconnects and re-joins with `after`
-DRAIN_ATTEMPTS = 6
+CLOSE_CODES = {"resync": CLOSE_RESYNC, "deactivated": CLOSE_FORBIDDEN, "expired": CLOSE_UNAUTHENTICATED}
 
 MAX_FRAME_CHARS = 16 * 1024
-MISSED_LIMIT = 200
-GAP_FILL_LIMIT = 1000
-
-
-def _setting(name: str, default):
-    return getattr(settings, name, default)
+# A gap the hub filled with at least this many messages goes out as one `joined` frame (the shape
+# every client already reads a batch of missed messages from), not a frame per message.
+MISSED_BATCH_MIN = 5
 
 
 @dataclass
@@ -105,82 +107,67 @@ def _user_from_token(raw) -> tuple[User, float]:
 
 
 @database_sync_to_async
-def _still_active(user_id) -> bool:
-    return User.objects.filter(pk=user_id, is_active=True).exists()
-
-
-@database_sync_to_async
-def _join(user: User, session_id, after) -> tuple[list[dict], int, bool]:
-    """(missed, delivered-up-to seq, has_more). The seq is the newest *committed* message's when
-    the history was read: everything up to it is either in `missed` or outside what the client
-    asked for (older than its cursor, or left to REST paging when `has_more`)."""
-    booking = permissions.access_booking(user, session_id, "view")
-    baseline = selectors.last_committed_seq(booking)
-    # the REST page selector: without `after` the newest page, with it the page just after it
-    page = selectors.messages_page(booking.pk, after=after, limit=MISSED_LIMIT)
-    missed = page.messages
-    has_more = page.has_newer if after is not None else False
-    staff = permissions.sees_hidden_text(user)
-    baseline = max([baseline, *(row[selectors.SEQ] for row in missed)])
-    return [row_payload(row, staff=staff) for row in missed], baseline, has_more
-
-
-@database_sync_to_async
-def _gap(user: User, session_id: str, after_seq: int, upto_seq: int) -> list[dict]:
-    staff = permissions.sees_hidden_text(user)
-    rows = selectors.messages_in_range(session_id, after_seq=after_seq, upto_seq=upto_seq, limit=GAP_FILL_LIMIT)
-    return [{"seq": row[selectors.SEQ], "payload": row_payload(row, staff=staff)} for row in rows]
-
-
-@database_sync_to_async
-def _can_still_view(user: User, session_ids: list[str]) -> list[str]:
-    """The rooms among ``session_ids`` the user may no longer see."""
-    lost = []
-    for session_id in session_ids:
-        try:
-            permissions.access_booking(user, session_id, "view")
-        except (Http404, PermissionDenied):
-            lost.append(session_id)
-    return lost
-
-
-@database_sync_to_async
 def _send(user: User, session_id, text, client_id):
     booking = permissions.access_booking(user, session_id, "message")
     message, created = services.message_create(booking=booking, sender=user, text=text, client_id=client_id)
-    return message_payload(message, staff=permissions.sees_hidden_text(user)), created
+    return message_payload(message, staff=permissions.sees_hidden_text(user)), message.seq, created
 
 
-class SessionChatConsumer(AsyncWebsocketConsumer):
+class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send):
         try:
-            await super().__call__(scope, receive, send)
+            await self._serve(scope, receive, send)
         finally:
             # A handler that raised ends the consumer without disconnect(): the process's room
             # hub must not keep a dead socket (and its held events) in its rooms.
             if hasattr(self, "rooms"):
-                await self._leave_all()
+                await self.leave_all()
             await self._release_place()
 
+    async def _serve(self, scope, receive, send):
+        """Channels' ``AsyncConsumer.__call__``, with a socket channel that survives a channel
+        layer outage: the handshake does not wait for Redis (the socket's own channel, for
+        notifications and access changes, is subscribed when Redis answers again), and a
+        failed channel-layer receive is retried instead of ending the socket."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self._open_channel()
+            sources.append(self._channel_receive)
+        try:
+            await await_many_dispatch(sources, self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def _open_channel(self) -> str:
+        try:
+            return await asyncio.wait_for(self.channel_layer.new_channel(), LAYER_TIMEOUT_SECONDS)
+        except Exception:
+            logger.warning("live room: channel layer unreachable; a socket starts without its own channel")
+            return f"{getattr(self.channel_layer, 'prefix', '')}specific.{uuid.uuid4().hex}"
+
+    async def _channel_receive(self):
+        failures = 0
+        while True:
+            try:
+                return await self.channel_layer.receive(self.channel_name)
+            except Exception:
+                # channels-redis' pub/sub layer registers a channel before subscribing it: forget
+                # the failed registration, so that the next try subscribes again
+                getattr(self.channel_layer, "channels", {}).pop(self.channel_name, None)
+                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                failures += 1
+
     async def connect(self):
-        self.user: User | None = None
+        self.user_group_task: asyncio.Task | None = None
+        self.live_start(self.channel_layer, self.channel_name)
         self.holds_place = False  # one of the user's WS_MAX_SOCKETS_PER_USER places
-        self.token_expires_at: float | None = None
-        # session id → the seq up to which this socket has been given the session's messages.
-        # Live frames at or below it are duplicates; a frame beyond the next one means earlier
-        # broadcasts were lost or overtaken, and the gap is filled from the database first.
-        self.rooms: dict[str, int] = {}
-        # Room events that arrive while a room's history is being read are held until the
-        # `joined` frame has gone out; events behind a gap wait in `backlog` until it is filled.
-        self.joining: dict[str, list[dict]] = {}
-        self.backlog: list[dict] | None = None
-        self.drain_task: asyncio.Task | None = None
-        self.hub = hub_for(self.channel_layer)
-        self.bucket = TokenBucket(_setting("WS_RATE_PER_SECOND", 10.0), _setting("WS_RATE_BURST", 20.0))
+        self.bucket = TokenBucket(setting("WS_RATE_PER_SECOND", 10.0), setting("WS_RATE_BURST", 20.0))
         self.rate_strikes = 0
         self.last_typing: dict[str, float] = {}
         self.deadline_task: asyncio.Task | None = None
-        self.recheck_task: asyncio.Task | None = None
         await self.accept()
         self.deadline_task = asyncio.create_task(self._auth_deadline())
         scope_user = self.scope.get("user")
@@ -188,10 +175,10 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             await self._authenticated(scope_user, expires_at=None)
 
     async def disconnect(self, code):
-        for task in (self.deadline_task, self.recheck_task, self.drain_task):
+        for task in (self.deadline_task, self.user_group_task):
             if task is not None:
                 task.cancel()
-        await self._leave_all()
+        await self.live_stop()
         await self._release_place()
         if self.user is not None:
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
@@ -201,7 +188,7 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if not self.bucket.take():
             self.rate_strikes += 1
-            if self.rate_strikes > _setting("WS_FLOOD_STRIKES", 50):
+            if self.rate_strikes > setting("WS_FLOOD_STRIKES", 50):
                 await self.close(code=CLOSE_FLOODING)
                 return
             await self._error("rate_limited", "Too many frames; slow down.")
@@ -237,6 +224,8 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             frame = json.loads(text_data)
         except ValueError:
             raise FrameError("Frame is not valid JSON.") from None
+        except RecursionError:  # the decoder recurses once per nesting level
+            raise FrameError("Frame is nested too deeply.") from None
         if not isinstance(frame, dict):
             raise FrameError("Frame must be a JSON object.")
         if not isinstance(frame.get("type"), str):
@@ -271,34 +260,25 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         after = frame.get("after")
         if after is not None and not isinstance(after, str):
             raise FrameError("'after' must be a message id.", field="after")
-        # Be in the room before reading history: a message committed in between is held in
-        # `joining` and given after `joined` (de-duplicated against `missed`), never lost.
-        self.joining[session_id] = []
         try:
-            await self.hub.join(session_id, self)
-            missed, delivered, has_more = await _join(self.user, session_id, after)
+            missed, has_more, held = await self.join_room(session_id, after)
         except (Http404, PermissionDenied, ValidationError) as exc:
-            await self._leave(session_id)  # also when it was joined before: access is gone
             await self._access_error(exc, session_id)
             return
-        except BaseException:
-            await self._leave(session_id)
-            raise
-        self.rooms[session_id] = delivered
-        held = self.joining.pop(session_id)
+        missed = [item["payload"] for item in missed]
         await self._send_json({"type": "joined", "sessionId": session_id, "missed": missed, "hasMore": has_more})
         for event in held:
             await self.hub_event(event)
 
     async def on_leave(self, frame):
         session_id = self._session_id(frame)
-        await self._leave(session_id)
+        await self.leave_room(session_id)
         await self._send_json({"type": "left", "sessionId": session_id})
 
     async def on_send(self, frame):
         session_id = self._session_id(frame)
         try:
-            payload, created = await _send(self.user, session_id, frame.get("text"), frame.get("clientId"))
+            payload, seq, created = await _send(self.user, session_id, frame.get("text"), frame.get("clientId"))
         except ValidationError as exc:
             detail = exc.detail if isinstance(exc.detail, dict) else {"text": exc.detail}
             if "client_id" in detail:
@@ -308,9 +288,16 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
         except (Http404, PermissionDenied) as exc:
             await self._access_error(exc, session_id)
             return
-        if not created:
-            # A retry: nothing is broadcast, so the sender gets its first message back directly.
-            await self._send_json({"type": "newMessage", "sessionId": session_id, "message": payload})
+        frame = {"type": "newMessage", "sessionId": session_id, "message": payload}
+        if created and session_id in {*self.rooms, *self.joining}:
+            # Acknowledged now, not when the broadcast comes back (it may not, with Redis away):
+            # through the room's order, so the broadcast of the same seq is then a duplicate.
+            await self.hub_event(
+                {"type": "room.frame", "sessionId": session_id, "seq": seq, "frame": json.dumps(frame)}
+            )
+        else:
+            # A retry (nothing is broadcast), or a sender outside the room: told directly.
+            await self._send_json(frame)
 
     async def on_typing(self, frame):
         session_id = self._session_id(frame)
@@ -318,7 +305,7 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             await self._error("invalid", "Join the session before typing in it.", sessionId=session_id)
             return
         now = time.monotonic()
-        if now - self.last_typing.get(session_id, 0.0) < _setting("WS_TYPING_INTERVAL_SECONDS", 2.0):
+        if now - self.last_typing.get(session_id, 0.0) < setting("WS_TYPING_INTERVAL_SECONDS", 2.0):
             return  # throttled: at most one typing event per interval reaches the room
         self.last_typing[session_id] = now
         frame_out = json.dumps(
@@ -333,90 +320,49 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
             {"type": "room.typing", "frame": frame_out, "origin": self.channel_name, "sessionId": session_id},
         )
 
-    # --- room events, handed over by the process's room hub (sessions_app/hub.py) --------------
-
-    async def hub_event(self, event: dict) -> None:
-        """A room event for this socket. The common case, the next message of a room, is
-        written at once; one behind a gap (a broadcast lost while Redis blinked, or overtaken
-        between two server processes) waits, with everything after it, for the gap to be
-        filled from the database, so each socket gets every message once and in order."""
-        session_id = event.get("sessionId")
-        held = self.joining.get(session_id)
-        if held is not None:
-            held.append(event)
-            return
-        if self.backlog is None and not self._behind_a_gap(event):
-            await self._deliver(event)
-            return
-        if self.backlog is None:
-            self.backlog = []
-            self.drain_task = asyncio.create_task(self._drain())
-        self.backlog.append(event)
-
-    def _behind_a_gap(self, event: dict) -> bool:
-        if event.get("type") != "room.frame":
-            return False
-        delivered = self.rooms.get(event.get("sessionId"))
-        seq = event.get("seq")
-        return delivered is not None and isinstance(seq, int) and seq > delivered + 1
-
-    async def _drain(self) -> None:
-        failures = 0
-        try:
-            while self.backlog:
-                try:
-                    await self._deliver(self.backlog[0])
-                except Exception:
-                    # the gap fill's database read failed: keep the events, try again shortly
-                    # (re-delivery is safe: seqs already given are skipped)
-                    failures += 1
-                    logger.warning("live room: delivery after a gap failed (%d)", failures, exc_info=failures == 1)
-                    if failures >= DRAIN_ATTEMPTS:
-                        raise
-                    await asyncio.sleep(min(5.0, 0.2 * 2**failures))
-                    continue
-                self.backlog.pop(0)
-        except Exception:
-            logger.exception("live room: gave up delivering after a gap; the socket re-joins to recover")
-            await self.close(code=CLOSE_RESYNC)
-        finally:
-            self.backlog = None
-
-    async def _deliver(self, event: dict) -> None:
-        session_id = event.get("sessionId")
-        if session_id not in self.rooms:
-            return  # left the room
-        kind = event.get("type")
-        if kind == "room.moderation":
-            await self.send(text_data=event["frame"])
-        elif kind == "room.typing":
-            if event.get("origin") != self.channel_name:
-                await self.send(text_data=event["frame"])
-        elif kind == "room.frame":
-            await self._deliver_message(session_id, event)
-
-    async def _deliver_message(self, session_id: str, event: dict) -> None:
-        delivered = self.rooms[session_id]
-        seq = event.get("seq")
-        if not isinstance(seq, int) or seq <= delivered:
-            return  # already given (in `missed`, or by a gap fill)
-        if seq == delivered + 1:
-            self.rooms[session_id] = seq
-            await self.send(text_data=event["frame"])
-            return
-        for item in await _gap(self.user, session_id, delivered, seq):
-            if self.rooms.get(session_id, seq) >= item["seq"]:
-                continue
-            self.rooms[session_id] = item["seq"]
-            await self._send_json({"type": "newMessage", "sessionId": session_id, "message": item["payload"]})
-
     # --- events from the channel layer (this socket's own channel) ----------------------------
 
     async def notification_push(self, event):
         await self._send_json({"type": "notification", "notification": event["notification"]})
 
     async def access_changed(self, event):
-        await self._recheck()
+        """k12/access_events.py: the user's access changed (an allocation ended, a session was
+        cancelled, a child moved to another parent, consent was withdrawn, the user was
+        deactivated). Re-check now; then tell the client, which re-reads what it may do."""
+        if not await self.recheck():
+            return
+        await self._send_json(
+            {"type": "accessChanged", "reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
+        )
+
+    # --- how this socket writes what the room hub hands over (sessions_app/live.py) -----------
+
+    async def write_frame(self, event: dict) -> None:
+        await self.send(text_data=event["frame"])
+
+    async def write_message(self, session_id: str, item: dict) -> None:
+        await self._send_json({"type": "newMessage", "sessionId": session_id, "message": item["payload"]})
+
+    async def write_batch(self, session_id: str, event: dict, items: list[dict]) -> None:
+        def encode(messages):
+            payloads = [payload for _, payload in messages]
+            if len(payloads) >= MISSED_BATCH_MIN:
+                return [json.dumps({"type": "joined", "sessionId": session_id, "missed": payloads, "hasMore": False})]
+            return [json.dumps({"type": "newMessage", "sessionId": session_id, "message": p}) for p in payloads]
+
+        for frame in self.batch_frames(event, items, "ws_frames", encode):
+            await self.send(text_data=frame)
+
+    async def write_room_event(self, event: dict) -> None:
+        if event.get("type") == "room.typing" and event.get("origin") == self.channel_name:
+            return  # one's own typing
+        await self.send(text_data=event["frame"])
+
+    async def room_lost(self, session_id: str) -> None:
+        await self._error("forbidden", "Access to this session has ended.", sessionId=session_id)
+
+    async def end(self, reason: str) -> None:
+        await self.close(code=CLOSE_CODES[reason])
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -427,63 +373,34 @@ class SessionChatConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_TOO_MANY_SOCKETS)
                 return
             self.holds_place = True
-        self.user = user
-        self.token_expires_at = expires_at
-        # (Re)start the re-check clock: a fresh token moves the deadline.
-        if self.recheck_task is not None:
-            self.recheck_task.cancel()
-        self.recheck_task = asyncio.create_task(self._recheck_loop())
+        self.authenticated(user, expires_at=expires_at)
         if first:
-            await self.channel_layer.group_add(user_group(user.id), self.channel_name)
+            self.user_group_task = asyncio.create_task(self._join_user_group())
         await self._send_json({"type": "ready", "user": _user_payload(user)})
+
+    async def _join_user_group(self):
+        """Notifications and access changes for the user reach this socket through the user's
+        group; while the layer is unreachable, keep trying in the background."""
+        failures = 0
+        while True:
+            try:
+                add = self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+                await asyncio.wait_for(add, LAYER_TIMEOUT_SECONDS)
+                return
+            except Exception:
+                logger.warning("live room: could not join the user's group; retrying", exc_info=failures == 0)
+                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                failures += 1
 
     async def _release_place(self):
         if getattr(self, "holds_place", False):
             self.holds_place = False
             await socket_release(self.user.id, self.channel_name)
 
-    async def _leave(self, session_id: str):
-        self.rooms.pop(session_id, None)
-        self.joining.pop(session_id, None)
-        await self.hub.leave(session_id, self)
-
-    async def _leave_all(self):
-        """Every room, also one still being joined; a layer error does not stop the others."""
-        for session_id in {*self.rooms, *self.joining}:
-            try:
-                await self._leave(session_id)
-            except Exception:
-                logger.warning("live room: leaving %s failed", session_id, exc_info=True)
-
     async def _auth_deadline(self):
-        await asyncio.sleep(_setting("WS_AUTH_TIMEOUT_SECONDS", 10))
+        await asyncio.sleep(setting("WS_AUTH_TIMEOUT_SECONDS", 10))
         if self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
-
-    async def _recheck_loop(self):
-        interval = _setting("WS_ACCESS_RECHECK_SECONDS", 60)
-        while True:
-            await asyncio.sleep(min(interval, self._seconds_to_expiry()))
-            if self.token_expires_at is not None and time.time() >= self.token_expires_at:
-                await self.close(code=CLOSE_UNAUTHENTICATED)
-                return
-            await self._recheck()
-
-    def _seconds_to_expiry(self) -> float:
-        if self.token_expires_at is None:
-            return float("inf")
-        return max(0.05, self.token_expires_at - time.time())
-
-    async def _recheck(self):
-        """Drop what the user may no longer see; close if the user was deactivated."""
-        if self.user is None:
-            return
-        if not await _still_active(self.user.id):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        for session_id in await _can_still_view(self.user, list(self.rooms)):
-            await self._leave(session_id)
-            await self._error("forbidden", "Access to this session has ended.", sessionId=session_id)
 
     async def _access_error(self, exc, session_id: str):
         if isinstance(exc, Http404):

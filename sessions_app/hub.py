@@ -11,8 +11,12 @@ its own queue: at 100 sockets in a room that per-socket dispatch was the fan-out
   last local socket.
 - The listener survives a channel-layer outage: it retries, re-joins every group it holds, and
   the next frame lets each socket fill what it missed from the database (consumers.py).
-- Each socket's ordering, de-duplication and gap fill stay the consumer's
-  (``SessionChatConsumer.hub_event``); the hub only hands over the event.
+- A gap is filled once per room and process: the hub remembers the last seq it handed over per
+  room, and a message beyond the next one (broadcasts lost while Redis was away, or overtaken
+  between server processes) makes it read the missing messages once and hand them to every
+  member as one ``room.batch`` event before the message itself, encoded once per process.
+- Each socket's ordering, de-duplication and its own gap fill (when the hub's read failed, or a
+  socket is behind for another reason) stay the socket's (``LiveMember.hub_event``).
 
 One hub per (event loop, channel layer): a server process has one of each; tests make several.
 """
@@ -25,11 +29,16 @@ import logging
 import weakref
 from typing import Protocol
 
+from channels.db import database_sync_to_async
+
+from sessions_app import selectors
+from sessions_app.payloads import row_payload
 from sessions_app.services import session_group
 
 logger = logging.getLogger(__name__)
 
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0)
+FILL_LIMIT = 1000  # messages read per gap fill; a longer gap is left to each socket's own fill
 LAYER_TIMEOUT_SECONDS = 5.0  # a membership change waits no longer for Redis (under the hub's lock)
 
 
@@ -41,19 +50,30 @@ class RoomHub:
     def __init__(self, layer):
         self.layer = layer
         self.rooms: dict[str, dict[Member, None]] = {}  # insertion-ordered sets
+        self.seen: dict[str, int] = {}  # room → the last message seq handed to its members
         self.channel: str | None = None
         self.listener: asyncio.Task | None = None
         self.lock = asyncio.Lock()
 
     async def join(self, session_id: str, member: Member) -> None:
-        """Raises what the layer raises (or TimeoutError): then the member is not in the room."""
+        """The member is in the room from now on. While the channel layer is unreachable the
+        room has no live push: the join still succeeds (the member read its history from the
+        database), and the listener keeps trying, then joins every room it holds; the next
+        frame lets each member fill what it missed from the database."""
         async with self.lock:
-            if self.listener is None:
-                # "specific.": the process's one receive queue
-                self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT_SECONDS)
-                self.listener = asyncio.create_task(self._listen(), name="room-hub")
-            await self._group("group_add", session_id)
             self.rooms.setdefault(session_id, {})[member] = None
+            if self.listener is None:
+                self.listener = asyncio.create_task(self._listen(), name="room-hub")
+            try:
+                await self._ensure_channel()
+                await self._group("group_add", session_id)
+            except Exception:
+                logger.warning("room hub: channel layer unreachable; %s has no live push until it is back", session_id)
+
+    async def _ensure_channel(self) -> None:
+        if self.channel is None:
+            # "specific.": the process's one receive queue
+            self.channel = await asyncio.wait_for(self.layer.new_channel(), LAYER_TIMEOUT_SECONDS)
 
     async def leave(self, session_id: str, member: Member) -> None:
         async with self.lock:
@@ -63,6 +83,7 @@ class RoomHub:
             del members[member]
             if not members:
                 del self.rooms[session_id]
+                self.seen.pop(session_id, None)
                 try:
                     await self._group("group_discard", session_id)
                 except Exception:  # the layer is down: the group expires, frames find no member
@@ -80,6 +101,12 @@ class RoomHub:
         call = getattr(self.layer, operation)(session_group(session_id), self.channel)
         await asyncio.wait_for(call, LAYER_TIMEOUT_SECONDS)
 
+    def baseline(self, session_id: str, seq: int) -> None:
+        """A member joined having read the room's history up to ``seq``: a room the hub has no
+        figure for yet starts there (messages after it are the ones a gap would be counted from)."""
+        if session_id in self.rooms:
+            self.seen.setdefault(session_id, seq)
+
     def members(self, session_id: str) -> int:
         return len(self.rooms.get(session_id, ()))
 
@@ -87,6 +114,8 @@ class RoomHub:
         failures = 0
         while True:
             try:
+                if self.channel is None:  # the layer was unreachable when the first room joined
+                    await self._rejoin(strict=True)
                 event = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
@@ -99,24 +128,71 @@ class RoomHub:
             failures = 0
             await self._dispatch(event)
 
-    async def _rejoin(self) -> None:
-        """After an outage (Redis restarted empty): be in every group we hold again."""
+    async def _rejoin(self, strict: bool = False) -> None:
+        """After an outage (Redis restarted empty): be in every group we hold again. Raises
+        only with ``strict`` (the listener then waits and tries again)."""
         async with self.lock:
-            for session_id in list(self.rooms):
-                try:
+            try:
+                await self._ensure_channel()
+                for session_id in list(self.rooms):
                     await self._group("group_add", session_id)
-                except Exception:
-                    return  # still down; the listener tries again
+            except Exception:
+                if strict:
+                    raise
+                # still down; the listener tries again
 
     async def _dispatch(self, event: dict) -> None:
-        members = self.rooms.get(event.get("sessionId"))
-        if not members:
+        session_id = event.get("sessionId")
+        if not self.rooms.get(session_id):
             return
-        for member in list(members):
+        seq = event.get("seq")
+        if event.get("type") == "room.frame" and isinstance(seq, int):
+            seen = self.seen.get(session_id)
+            if seen is not None and seq > seen + 1:
+                batch = await self._fill(session_id, seen, seq)
+                if batch is not None:
+                    await self._hand(session_id, batch)
+            self.seen[session_id] = max(seq, seen or 0)
+        await self._hand(session_id, event)
+
+    async def _hand(self, session_id: str, event: dict) -> None:
+        for member in list(self.rooms.get(session_id, ())):
             try:
                 await member.hub_event(event)
             except Exception:
                 logger.exception("room hub: delivery to a socket failed")
+
+    async def _fill(self, session_id: str, after_seq: int, upto_seq: int) -> dict | None:
+        """The messages after_seq < seq < upto_seq as one ``room.batch`` event, read once for
+        all of this process's members; None if the read failed (each socket fills its own)."""
+        try:
+            items = await _gap_items(session_id, after_seq, upto_seq - 1)
+        except Exception:
+            logger.warning("room hub: could not fill a gap in %s; sockets fill their own", session_id, exc_info=True)
+            return None
+        if not items:
+            return None
+        return {
+            "type": "room.batch",
+            "sessionId": session_id,
+            "first": items[0]["seq"],
+            "last": items[-1]["seq"],
+            "items": items,
+        }
+
+
+@database_sync_to_async
+def _gap_items(session_id: str, after_seq: int, upto_seq: int) -> list[dict]:
+    """``{seq, payload}`` per message, plus ``staff_payload`` for a hidden one (staff still read
+    its text)."""
+    rows = selectors.messages_in_range(session_id, after_seq=after_seq, upto_seq=upto_seq, limit=FILL_LIMIT)
+    items = []
+    for row in rows:
+        item = {"seq": row[selectors.SEQ], "payload": row_payload(row)}
+        if row[selectors.HIDDEN]:
+            item["staff_payload"] = row_payload(row, staff=True)
+        items.append(item)
+    return items
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomHub] = weakref.WeakKeyDictionary()

@@ -15,8 +15,11 @@ from k12 import permissions, realtime
 from k12.audit import audit_record
 from k12.errors import Conflict, field_error
 from k12.models import AuditAction, User
+
+# A module import, not a name: services imports this module to screen new messages.
+from sessions_app import services
+from sessions_app.contact_details import find_contact_details
 from sessions_app.models import MessageReport, ReportReason, ReportStatus, SessionMessage
-from sessions_app.services import session_group
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,36 @@ def message_report(*, message: SessionMessage, reporter: User, reason, descripti
     return report
 
 
+def message_screen(message: SessionMessage) -> MessageReport | None:
+    """Look for contact details in a new message; when there are any, raise a
+    ``contact_details`` report (no reporter) with the matched spans, audited. A clean message
+    costs no query. ``message_create`` runs this after the message's broadcast, once it is
+    committed: the check never delays delivery, and a failure here is logged, never raised."""
+    try:
+        spans = find_contact_details(message.text)
+        if not spans:
+            return None
+        kinds = sorted({span.kind for span in spans})
+        with transaction.atomic():
+            report = MessageReport.objects.create(
+                message=message,
+                reporter=None,
+                reason=ReportReason.CONTACT_DETAILS,
+                description=f"Found automatically: {', '.join(kinds)}.",
+                matched_spans=[span.as_dict() for span in spans],
+            )
+            audit_record(
+                action=AuditAction.MESSAGE_REPORTED,
+                target=message,
+                session_id=message.session_id,
+                data={"report": str(report.id), "reason": ReportReason.CONTACT_DETAILS, "kinds": kinds},
+            )
+        return report
+    except Exception:
+        logger.exception("could not screen message %s for contact details", message.id)
+        return None
+
+
 def _broadcast_hidden(message: SessionMessage, hidden: bool) -> None:
     frame = json.dumps(
         {
@@ -68,7 +101,7 @@ def _broadcast_hidden(message: SessionMessage, hidden: bool) -> None:
     )
     try:
         realtime.group_send(
-            session_group(message.session_id),
+            services.session_group(message.session_id),
             {"type": "room.moderation", "frame": frame, "sessionId": str(message.session_id)},
         )
     except Exception:  # stored and audited; clients re-read the history on reconnect

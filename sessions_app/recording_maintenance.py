@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from k12.audit import audit_record
+from k12.models import AuditAction
 from sessions_app.models import RecordingStatus, SessionRecording
 from sessions_app.recording_services import recording_bytes_discard, recording_multipart_abort
 from sessions_app.recording_storage import (
@@ -52,6 +54,7 @@ class PurgeSummary:
     purged: int = 0
     purged_bytes: int = 0
     failed: list[str] = field(default_factory=list)  # keys whose bytes could not be removed
+    held: int = 0  # as old, kept: their sessions are under legal hold
 
 
 def recordings_purge(
@@ -64,11 +67,15 @@ def recordings_purge(
     """Remove every recording created more than ``older_than`` ago: rows and bytes (and any
     multipart upload still open), except those of sessions under legal hold. ``dry_run`` only
     counts. Rows go first; bytes that cannot be removed are reported in ``failed``
-    (``cleanup_recordings`` removes them later)."""
+    (``cleanup_recordings`` removes them later). A run that removes anything leaves one audit
+    event (what, how many, how many held), as the message purge does."""
     cutoff = (now or timezone.now()) - older_than
-    qs = SessionRecording.objects.filter(created_at__lt=cutoff, session__legal_hold=False)
+    old = SessionRecording.objects.filter(created_at__lt=cutoff)
+    qs = old.filter(session__legal_hold=False)
     stats = qs.aggregate(total_bytes=Sum("file_size_bytes"))
-    summary = PurgeSummary(matched=qs.count(), matched_bytes=stats["total_bytes"] or 0)
+    summary = PurgeSummary(
+        matched=qs.count(), matched_bytes=stats["total_bytes"] or 0, held=old.filter(session__legal_hold=True).count()
+    )
     if dry_run or not summary.matched:
         return summary
     rows = qs.order_by("created_at", "id").only("id", "file", "file_size_bytes", "multipart_upload_id")
@@ -80,6 +87,18 @@ def recordings_purge(
         summary.purged_bytes += recording.file_size_bytes or 0
         if not bytes_removed:
             summary.failed.append(recording.file.name)
+    audit_record(
+        action=AuditAction.RETENTION_PURGE,
+        target_type=SessionRecording._meta.label_lower,
+        data={
+            "older_than_days": older_than.days,
+            "deleted": summary.purged,
+            "deleted_bytes": summary.purged_bytes,
+            "held": summary.held,
+            "bytes_not_removed": len(summary.failed),
+            "cutoff": cutoff.isoformat(),
+        },
+    )
     return summary
 
 

@@ -24,11 +24,14 @@ from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
+from rest_framework.settings import api_settings
 
 from k12 import permissions
 from k12.audit import audit_record
 from k12.errors import Conflict, field_error
 from k12.models import AuditAction, Booking, User
+from k12.throttling import parse_rate
 from sessions_app.media import MediaInfo, NotMedia, declared_type, media_probe
 from sessions_app.models import RecordingStatus, SessionRecording
 from sessions_app.recording_storage import (
@@ -57,6 +60,37 @@ def _require_consent(booking: Booking) -> None:
         )
 
 
+def recording_upload_admit(*, booking: Booking, uploaded_by: User, declared_bytes: int | None) -> None:
+    """The cheap checks of an upload, made before a byte of it is read: who uploads (403), the
+    parent's consent (409), the size the client declared (413, when it declared one), and the
+    uploader's quota (429). ``declared_bytes`` is the least the file can weigh given what the
+    client declared."""
+    if not permissions.can_upload_recording(uploaded_by, booking):
+        raise PermissionDenied("Only the session's tutor can upload recordings.")
+    _require_consent(booking)
+    if declared_bytes is not None and declared_bytes > settings.RECORDING_MAX_BYTES:
+        raise too_large(settings.RECORDING_MAX_BYTES)
+    _require_upload_quota(uploaded_by)
+
+
+def _require_upload_quota(user: User) -> None:
+    """At most THROTTLE_UPLOADS recordings per uploader in a sliding window: the uploads that
+    were accepted (their rows: stored, or started as a multipart upload), so refused requests
+    (an unknown session, a junk file, no consent) spend none of it, and the limit protects
+    storage. Uploads in flight together may each pass before any is stored: the proxy bounds
+    them per user."""
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get("recording_upload")
+    if not rate:
+        return
+    limit, period = parse_rate(rate)
+    now = timezone.now()
+    recent = SessionRecording.objects.filter(uploaded_by=user, created_at__gt=now - timedelta(seconds=period))
+    if recent.count() < limit:
+        return
+    oldest_counted = recent.order_by("-created_at").values_list("created_at", flat=True)[limit - 1]
+    raise Throttled(wait=max(1, math.ceil((oldest_counted + timedelta(seconds=period) - now).total_seconds())))
+
+
 def recording_upload(
     *,
     booking: Booking,
@@ -79,6 +113,7 @@ def recording_upload(
     if not permissions.can_upload_recording(uploaded_by, booking):
         raise PermissionDenied("Only the session's tutor can upload recordings.")
     _require_consent(booking)
+    _require_upload_quota(uploaded_by)
     if problem := filename_problem(filename):
         raise field_error("file", problem)
     size = file.size
@@ -168,6 +203,7 @@ def recording_upload_start(
         raise field_error("size", "The recording must not be empty.")
     if size > settings.RECORDING_MAX_BYTES:
         raise too_large(settings.RECORDING_MAX_BYTES)
+    _require_upload_quota(uploaded_by)
 
     key = new_storage_key(booking.pk, extension)
     target = s3_target(key)  # 409 unless S3
@@ -351,6 +387,8 @@ def recording_delete(*, recording: SessionRecording, deleted_by: User) -> None:
     delete never leaves a row without bytes. Playback links stop working with the row."""
     if not permissions.can_delete_recording(deleted_by, recording):
         raise PermissionDenied("Only the recording's uploader or an admin can delete it.")
+    if Booking.objects.filter(pk=recording.session_id, legal_hold=True).exists():
+        raise Conflict("The session is under legal hold: its recordings are kept.")
     with transaction.atomic():
         if _delete_row(recording):
             audit_record(

@@ -181,6 +181,16 @@ def reject_oversized_request(request: Request, *, max_bytes: int) -> None:
         raise too_large(max_bytes)
 
 
+def declared_file_bytes(request: Request) -> int | None:
+    """The least the uploaded file weighs given the request's declared size (the multipart
+    envelope taken off); None without a usable Content-Length (receive_recording_upload then
+    answers 411 or 400)."""
+    try:
+        return max(0, int(request.META["CONTENT_LENGTH"]) - MULTIPART_OVERHEAD_BYTES)
+    except (KeyError, ValueError):
+        return None
+
+
 def receive_recording_upload(request: Request, *, max_bytes: int) -> ReceivedUpload:
     """Check the request's size, then stream its single ``file`` to a temporary file.
     Raises 411, 413 or a 400 on the ``file`` field."""

@@ -24,7 +24,7 @@ from sessions_app.models import ReadCursor, SessionMessage
 # last_name, hidden), the id, time and user id already text (ISO 8601 UTC with six fractional
 # digits and a Z, as k12.formats.iso writes it).
 MessageRow = tuple[str, int, str, str, str, str, str, bool]
-SEQ = 1  # the row's seq column
+SEQ, HIDDEN = 1, 7  # the row's seq and hidden columns
 
 
 @dataclass(frozen=True)

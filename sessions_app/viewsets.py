@@ -39,10 +39,11 @@ from sessions_app.recording_services import (
     recording_delete,
     recording_upload,
     recording_upload_abort,
+    recording_upload_admit,
     recording_upload_complete,
     recording_upload_start,
 )
-from sessions_app.recording_uploads import RecordingMultiPartParser, receive_recording_upload
+from sessions_app.recording_uploads import RecordingMultiPartParser, declared_file_bytes, receive_recording_upload
 
 
 class SessionScopedMixin:
@@ -223,7 +224,6 @@ class RecordingPagination(LinkHeaderCursorPagination):
 class SessionRecordingViewSet(SessionScopedMixin, ApiViewSet):
     permission_classes = [permissions.BookingAccess]
     booking_actions = {"list": "view", "create": "upload_recording"}
-    throttle_classes = [throttling.RecordingUploadThrottle]
     pagination_class = RecordingPagination
     serializer_class = RecordingSerializer
 
@@ -252,6 +252,9 @@ class SessionRecordingViewSet(SessionScopedMixin, ApiViewSet):
         return self.get_paginated_response(RecordingSerializer(page, many=True, context={"links": links}).data)
 
     def create(self, request: Request, session_id: str) -> Response:
+        recording_upload_admit(
+            booking=self.booking, uploaded_by=request.user, declared_bytes=declared_file_bytes(request)
+        )
         upload = receive_recording_upload(request, max_bytes=settings.RECORDING_MAX_BYTES)
         try:
             recording = recording_upload(
@@ -276,7 +279,16 @@ class SessionRecordingViewSet(SessionScopedMixin, ApiViewSet):
             "parts' ETags. 409 on local storage."
         ),
         request=UploadStartIn,
-        responses={201: UploadStartOut, 400: R400, 401: R401, 403: R403, 404: R404, 409: R409_LOCAL, 413: R413},
+        responses={
+            201: UploadStartOut,
+            400: R400,
+            401: R401,
+            403: R403,
+            404: R404,
+            409: R409_LOCAL,
+            413: R413,
+            429: R429,
+        },
     ),
     destroy=extend_schema(
         tags=["recordings"],
@@ -289,7 +301,6 @@ class RecordingUploadViewSet(SessionScopedMixin, ApiViewSet):
     permission_classes = [permissions.RecordingAccess]  # the upload; the session: SessionScopedMixin
     booking_actions = {"create": "upload_recording", "destroy": "upload_recording", "complete": "upload_recording"}
     recording_actions = {"destroy": "manage_upload", "complete": "manage_upload"}
-    throttle_classes = [throttling.RecordingUploadThrottle]
     lookup_url_kwarg = "upload_id"
     object_label = "Recording"
     pagination_class = None

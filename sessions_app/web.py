@@ -13,18 +13,33 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from k12 import permissions
-from k12.throttling import LoginAccountThrottle, LoginIPThrottle
+from k12.throttling import (
+    LoginAccountThrottle,
+    LoginAccountTotalThrottle,
+    LoginIPThrottle,
+    login_email,
+    refund_success,
+)
 
 
-class FormLoginAccountThrottle(LoginAccountThrottle):
-    """The API's per-account login counter, keyed by the form's ``username`` field (the email)."""
+class FormLogin:
+    """The API's per-account login counters, keyed by the form's ``username`` field (the email)."""
 
-    def get_key(self, request, view) -> str | None:
-        return super().get_key(SimpleNamespace(data={"email": request.POST.get("username", "")}), view)
+    def email(self, request) -> str | None:
+        return login_email(SimpleNamespace(data={"email": request.POST.get("username", "")}))
+
+
+class FormLoginAccountThrottle(FormLogin, LoginAccountThrottle):
+    pass
+
+
+class FormLoginAccountTotalThrottle(FormLogin, LoginAccountTotalThrottle):
+    pass
 
 
 def _login_wait(request: HttpRequest) -> int | None:
@@ -32,7 +47,7 @@ def _login_wait(request: HttpRequest) -> int | None:
 
     The form and ``POST /api/auth/token`` are two doors to the same passwords, so they share one
     budget: the same throttles, counted under the same keys (address, and the account tried)."""
-    for throttle in (LoginIPThrottle(), FormLoginAccountThrottle()):
+    for throttle in (LoginIPThrottle(), FormLoginAccountThrottle(), FormLoginAccountTotalThrottle()):
         if not throttle.allow_request(request, None):
             return int(throttle.wait() or 1)
     return None
@@ -59,14 +74,32 @@ class LoginView(auth_views.LoginView):
             return response
         return super().post(request, *args, **kwargs)
 
+    def form_valid(self, form):
+        refund_success(self.request)  # the account limits count failed attempts
+        return super().form_valid(form)
+
 
 class LogoutView(auth_views.LogoutView):
     next_page = "web-login"
 
 
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages that name no icon (the Django admin's)."""
+    return HttpResponsePermanentRedirect(static("web/favicon.svg"))
+
+
 @login_required(login_url="web-login")
 def sessions_page(request: HttpRequest) -> HttpResponse:
     return render(request, "web/sessions.html")
+
+
+@login_required(login_url="web-login")
+def children_page(request: HttpRequest) -> HttpResponse:
+    # The page lists what GET /api/students returns; recording consent is the parent's to give.
+    if not permissions.adds_own_children(request.user):
+        reason = "This page is for parents."
+        return render(request, "web/error.html", {"status": 403, "reason": reason}, status=403)
+    return render(request, "web/children.html")
 
 
 @login_required(login_url="web-login")

@@ -3,14 +3,30 @@ would give it (DEBUG on, a throwaway key). `make test` adds DATABASE_URL and RED
 suite runs against the real PostgreSQL and Redis."""
 
 import os
+import uuid
 
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 # Rate limits out of the way, except in the tests about them (tests/k12/test_throttling.py).
-for _scope in ("LOGIN_IP", "LOGIN_ACCOUNT", "REFRESH_IP", "REFRESH_ACCOUNT", "MESSAGES", "UPLOADS"):
+for _scope in (
+    "LOGIN_IP",
+    "LOGIN_ACCOUNT",
+    "LOGIN_ACCOUNT_TOTAL",
+    "REFRESH_IP",
+    "REFRESH_ACCOUNT",
+    "MESSAGES",
+    "UPLOADS",
+):
     os.environ.setdefault(f"THROTTLE_{_scope}", "1000000/min")
 
+# Background tasks run eagerly, in the test, except in the tests that start real workers
+# (tests/k12/celery_workers.py), which switch this off for their duration.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+
 from k12.settings import *  # noqa: E402,F403
+
+# Each test process has a queue of its own: its workers take only its tasks.
+CELERY_TASK_DEFAULT_QUEUE = f"k12-test-{uuid.uuid4().hex[:12]}"
 
 # Hashing a password the production way takes ~0.3 s; the tests create thousands of users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

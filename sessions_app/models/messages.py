@@ -23,7 +23,9 @@ class SessionMessage(models.Model):
     # second, single-column one tempted the planner, with statistics older than a session's
     # growth, into reading the whole session and sorting it (24 ms instead of 0.09 ms at 20,000
     # messages; bench/messages.py checks this plan).
-    session = models.ForeignKey("k12.Booking", on_delete=models.CASCADE, related_name="messages", db_index=False)
+    # PROTECT: a session holding a conversation cannot be deleted (it is cancelled instead); the
+    # retention purge is the only way messages leave.
+    session = models.ForeignKey("k12.Booking", on_delete=models.PROTECT, related_name="messages", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="session_messages")
     seq = models.PositiveBigIntegerField()
     text = models.TextField()
@@ -61,6 +63,9 @@ class ReportReason(models.TextChoices):
     BULLYING = "bullying", "Bullying"
     PERSONAL_INFO = "personal_info", "Personal information"
     SPAM = "spam", "Spam"
+    # Raised by message_create itself (no reporter): a phone number, an e-mail address, a social
+    # handle or invitation, an external meeting link (sessions_app/contact_details.py).
+    CONTACT_DETAILS = "contact_details", "Contact details"
     OTHER = "other", "Other"
 
 
@@ -71,13 +76,18 @@ class ReportStatus(models.TextChoices):
 
 
 class MessageReport(models.Model):
-    """A participant's report of a message: the staff's moderation queue."""
+    """A report of a message, by a participant or raised automatically (``reporter`` null): the
+    staff's moderation queue."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     message = models.ForeignKey(SessionMessage, on_delete=models.CASCADE, related_name="reports")
-    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reason = models.CharField(max_length=20, choices=ReportReason.choices)
     description = models.TextField(blank=True)
+    # What an automatic report found: [{kind, start, end, text}], offsets into the message's text.
+    matched_spans = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=ReportStatus.choices, default=ReportStatus.OPEN)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_by = models.ForeignKey(
@@ -90,6 +100,12 @@ class MessageReport(models.Model):
         indexes = [models.Index(fields=["status", "-created_at"], name="report_queue")]
         constraints = [
             models.UniqueConstraint(fields=["message", "reporter"], name="report_once_per_reporter"),
+            # one automatic report per message and reason
+            models.UniqueConstraint(
+                fields=["message", "reason"],
+                condition=models.Q(reporter__isnull=True),
+                name="report_once_automatic",
+            ),
         ]
 
     def __str__(self) -> str:

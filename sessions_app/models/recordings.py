@@ -36,7 +36,8 @@ class SessionRecording(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    session = models.ForeignKey("k12.Booking", on_delete=models.CASCADE, related_name="recordings")
+    # PROTECT: as for messages, a session with recordings is never deleted.
+    session = models.ForeignKey("k12.Booking", on_delete=models.PROTECT, related_name="recordings")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="session_recordings"
     )

@@ -72,3 +72,13 @@ def test_non_staff_cannot_reach_the_queue(world, role):
     client = Client()
     client.force_login(getattr(world, role))
     assert client.get("/admin/sessions_app/messagereport/").status_code == 302  # to the admin login
+
+
+def test_the_queue_shows_automatic_reports_with_what_they_found(world, desk, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        message_create(booking=world.booking, sender=world.tutor, text="ok, add me on discord: tom#4242")
+    report = MessageReport.objects.get(reporter=None)
+    changelist = desk.get("/admin/sessions_app/messagereport/")
+    assert changelist.status_code == 200
+    assert b"automatic" in changelist.content and b"social: add me on discord: tom#4242" in changelist.content
+    assert desk.get(f"/admin/sessions_app/messagereport/{report.pk}/change/").status_code == 200

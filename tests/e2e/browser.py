@@ -3,6 +3,8 @@ driven by Playwright, which never downloads a browser of its own."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from playwright.sync_api import Browser, Playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -37,3 +39,41 @@ def csp_violations(page) -> list[str]:
         "`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`));"
     )
     return found
+
+
+AXE = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def watch_console(page) -> list[str]:
+    """Console errors and uncaught exceptions of a page, as they happen. A Content-Security-Policy
+    violation is a console error ("Refused to ..."), so an empty list also means none."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return errors
+
+
+def axe_violations(
+    page, console: list[str] | None = None, impacts: tuple[str, ...] = ("serious", "critical")
+) -> list[dict]:
+    """axe-core's violations of the page's current state at these impacts. The library (npm,
+    tests/js) is evaluated through the DevTools protocol, which the page's CSP does not govern;
+    the <style> element axe adds while it measures is, and is refused: pass the page's
+    ``watch_console`` list and those refusals, axe's and not the page's, are taken out of it."""
+    before = len(console) if console is not None else 0
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    found = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, { resultTypes: ["violations"] });
+            return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+            }));
+        }"""
+    )
+    if console is not None:
+        page.wait_for_timeout(100)  # the console events of the run arrive after it returns
+        console[before:] = [line for line in console[before:] if "Content Security Policy" not in line]
+    return [violation for violation in found if violation["impact"] in impacts]

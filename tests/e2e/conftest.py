@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
+from django.utils.crypto import get_random_string
 from playwright.sync_api import sync_playwright
 
+from tests.conftest import PASSWORD
 from tests.e2e.browser import launch_chromium
-from tests.e2e.servers import Daphne, RedisServer, app_env
+from tests.e2e.servers import Daphne, RedisServer, app_env, database_url
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -29,13 +32,9 @@ def daphnes(django_db_setup, django_db_blocker, e2e_redis):
         settings = connection.settings_dict
     if connection.vendor != "postgresql":
         pytest.fail("end-to-end tests need PostgreSQL: run them with DATABASE_URL set (make test does)")
-    host = settings["HOST"] or "127.0.0.1"
-    port = settings["PORT"] or 5432
-    auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
-    database_url = f"postgres://{auth}@{host}:{port}/{settings['NAME']}"
     ARTIFACTS.mkdir(exist_ok=True)
     # the same signing key as this process, so tokens minted by the tests are valid there
-    env = app_env(database_url, e2e_redis.url, DJANGO_SECRET_KEY=django_settings.SECRET_KEY)
+    env = app_env(database_url(settings), e2e_redis.url, DJANGO_SECRET_KEY=django_settings.SECRET_KEY)
     servers = [Daphne(env, log=ARTIFACTS / f"daphne-{i}.log") for i in (1, 2)]
     for server in servers:
         server.start()
@@ -57,3 +56,13 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def people(world):
+    """The world's parent and tutor with passwords the servers can check: the test settings hash
+    with MD5 for speed, which k12.settings (what daphne runs) does not accept."""
+    for user in (world.parent, world.tutor):
+        user.password = PBKDF2PasswordHasher().encode(PASSWORD, get_random_string(12), iterations=1000)
+        user.save(update_fields=["password"])
+    return world

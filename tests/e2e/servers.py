@@ -101,6 +101,15 @@ class Daphne:
         self.proc = None
 
 
+def database_url(settings: dict) -> str:
+    """The URL of the database a Django connection's ``settings_dict`` describes (the test
+    database, for the servers and workers the tests start)."""
+    host = settings["HOST"] or "127.0.0.1"
+    port = settings["PORT"] or 5432
+    auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    return f"postgres://{auth}@{host}:{port}/{settings['NAME']}"
+
+
 def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
     env.update(
@@ -111,7 +120,15 @@ def app_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         LOG_LEVEL="WARNING",
     )
     # load tests and benchmarks post far faster than a person; rate limits have their own tests
-    for scope in ("LOGIN_IP", "LOGIN_ACCOUNT", "REFRESH_IP", "REFRESH_ACCOUNT", "MESSAGES", "UPLOADS"):
+    for scope in (
+        "LOGIN_IP",
+        "LOGIN_ACCOUNT",
+        "LOGIN_ACCOUNT_TOTAL",
+        "REFRESH_IP",
+        "REFRESH_ACCOUNT",
+        "MESSAGES",
+        "UPLOADS",
+    ):
         env.setdefault(f"THROTTLE_{scope}", "1000000/min")
     env.update(extra)
     return env

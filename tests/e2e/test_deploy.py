@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -15,6 +16,7 @@ import yaml
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.e2e.servers import ROOT, free_port, wait_for_port
+from tests.e2e.test_socketio import SioClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live"), pytest.mark.django_db(transaction=True)]
 
@@ -84,6 +86,16 @@ def test_nginx_proxies_rest_and_websocket_upgrades(world, daphnes, gunicorn, tmp
                 assert frame["type"] == "newMessage" and frame["message"]["text"] == "through nginx"
 
         asyncio.run(scenario())
+
+        # the guide's socket.io client through the proxy: long-polling, then the upgrade
+        client = SioClient(SimpleNamespace(http=base), token)
+        try:
+            assert client.expect("open")["transport"] == "polling"
+            assert client.expect("upgrade")["transport"] == "websocket"
+            client.expect("connect")
+            assert client.join(sid)["status"] == "ok"
+        finally:
+            client.close()
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)

@@ -12,8 +12,6 @@ import time
 
 import pytest
 import requests
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.utils.crypto import get_random_string
 from playwright.sync_api import expect
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -28,16 +26,6 @@ TIMEOUT_MS = 20_000
 # expect() has its own 5 s default, too short for this 2-core machine under a full parallel run
 expect.set_options(timeout=TIMEOUT_MS)
 XSS = '<script>window.__pwned = true</script><img src=x onerror="window.__pwned = true"> <b>bold?</b>'
-
-
-@pytest.fixture
-def people(world):
-    """The world's parent and tutor with passwords the servers can check: the test settings hash
-    with MD5 for speed, which k12.settings (what daphne runs) does not accept."""
-    for user in (world.parent, world.tutor):
-        user.password = PBKDF2PasswordHasher().encode(PASSWORD, get_random_string(12), iterations=1000)
-        user.save(update_fields=["password"])
-    return world
 
 
 def bearer(user) -> dict:

@@ -87,12 +87,35 @@ def test_refresh_rotates_and_reused_refresh_is_401(world, client):
 
 
 def test_logout_blacklists_the_refresh_token(world, client):
-    refresh = login(client, "parent@example.test").json()["refresh"]
-    assert client.post("/api/auth/logout", {"refresh": refresh}, format="json").status_code == 205
-    assert client.post("/api/auth/token/refresh", {"refresh": refresh}, format="json").status_code == 401
-    assert client.post("/api/auth/logout", {"refresh": refresh}, format="json").status_code == 401
+    tokens = login(client, "parent@example.test").json()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert client.post("/api/auth/logout", {"refresh": tokens["refresh"]}, format="json").status_code == 205
+    assert client.post("/api/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json").status_code == 401
+    assert client.post("/api/auth/logout", {"refresh": tokens["refresh"]}, format="json").status_code == 401
+
+
+def test_logout_with_someone_elses_refresh_token_is_refused(world, client):
+    victim = login(APIClient(), "parent@example.test").json()["refresh"]
+    # anonymous: who is asking is unknown
+    refused = client.post("/api/auth/logout", {"refresh": victim}, format="json")
+    assert refused.status_code == 401
+    # another user, signed in
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(world.tutor)}")
+    refused = client.post("/api/auth/logout", {"refresh": victim}, format="json")
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "You may log out only your own refresh token."}
+    # the token still works
+    assert client.post("/api/auth/token/refresh", {"refresh": victim}, format="json").status_code == 200
+
+
+def test_an_admin_may_log_anyone_out(world, client):
+    victim = login(APIClient(), "parent@example.test").json()["refresh"]
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(world.admin)}")
+    assert client.post("/api/auth/logout", {"refresh": victim}, format="json").status_code == 205
+    assert client.post("/api/auth/token/refresh", {"refresh": victim}, format="json").status_code == 401
 
 
 @pytest.mark.parametrize("body", [{}, {"refresh": "garbage"}])
 def test_logout_bad_input(world, client, body):
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(world.parent)}")
     assert client.post("/api/auth/logout", body, format="json").status_code in (400, 401)

@@ -19,7 +19,15 @@ def limits(settings):
 
     def set_rates(**rates):
         base = dict.fromkeys(
-            ["login_ip", "login_account", "refresh_ip", "refresh_account", "message_post", "recording_upload"],
+            [
+                "login_ip",
+                "login_account",
+                "login_account_total",
+                "refresh_ip",
+                "refresh_account",
+                "message_post",
+                "recording_upload",
+            ],
             "1000/min",
         )
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**base, **rates}}
@@ -43,11 +51,36 @@ def test_login_is_limited_per_address(world, limits):
     assert login("parent@example.test", PASSWORD, ip="10.0.0.2").status_code == 200
 
 
-def test_login_is_limited_per_account_across_addresses(world, limits):
+def test_failed_logins_are_limited_per_account_and_address(world, limits):
     limits(login_account="3/min")
-    codes = [login("Parent@Example.test", ip=f"10.0.1.{i}").status_code for i in range(5)]
+    codes = [login("Parent@Example.test", ip="10.0.1.1").status_code for _ in range(5)]
     assert codes == [401, 401, 401, 429, 429]
-    assert login("tutor@example.test", PASSWORD, ip="10.0.1.9").status_code == 200
+    # the guesser's address is locked out of this account, even with the right password ...
+    assert login("parent@example.test", PASSWORD, ip="10.0.1.1").status_code == 429
+    # ... but the owner, at their own address, is not
+    assert login("parent@example.test", PASSWORD, ip="10.0.1.2").status_code == 200
+    assert login("tutor@example.test", PASSWORD, ip="10.0.1.1").status_code == 200
+
+
+def test_ten_wrong_passwords_from_anywhere_do_not_lock_the_owner_out(world, limits):
+    limits(login_account="10/min")
+    for i in range(10):
+        assert login("parent@example.test", ip=f"10.0.2.{i}").status_code == 401
+    assert login("parent@example.test", PASSWORD, ip="10.0.2.200").status_code == 200
+
+
+def test_failed_logins_per_account_from_all_addresses_stop_at_the_higher_limit(world, limits):
+    limits(login_account="3/min", login_account_total="6/min")
+    codes = [login("parent@example.test", ip=f"10.0.3.{i}").status_code for i in range(8)]
+    assert codes == [401] * 6 + [429] * 2
+    assert login("parent@example.test", PASSWORD, ip="10.0.3.100").status_code == 429
+    assert login("tutor@example.test", PASSWORD, ip="10.0.3.100").status_code == 200
+
+
+def test_successful_logins_do_not_count_towards_the_account_limits(world, limits):
+    limits(login_account="2/min", login_account_total="2/min")
+    assert [login("parent@example.test", PASSWORD).status_code for _ in range(5)] == [200] * 5
+    assert [login("parent@example.test").status_code for _ in range(3)] == [401, 401, 429]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -462,15 +462,16 @@ async def test_a_lost_or_overtaken_broadcast_leaves_no_gap_and_no_duplicate(worl
 
 
 async def test_a_gap_fill_that_fails_is_tried_again(world):
-    """The database blinks while a socket fills a gap: the held messages are not dropped."""
+    """The database blinks while a gap is filled (the room hub's read fails, then the socket's
+    own first try): the held messages are not dropped."""
     from unittest import mock
 
-    from sessions_app import consumers
+    from sessions_app import hub, live
 
     parent, _ = await joined(world.parent, world.booking)
     with mock.patch("sessions_app.services.realtime.group_send"):
         await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="lost")
-    real_gap, calls = consumers._gap, []
+    real_gap, calls = live._gap, []
 
     async def flaky_gap(*args):
         calls.append(args)
@@ -478,7 +479,8 @@ async def test_a_gap_fill_that_fails_is_tried_again(world):
             raise RuntimeError("database blinked")
         return await real_gap(*args)
 
-    with mock.patch.object(consumers, "_gap", flaky_gap):
+    down = mock.AsyncMock(side_effect=RuntimeError("database is down"))
+    with mock.patch.object(hub, "_gap_items", down), mock.patch.object(live, "_gap", flaky_gap):
         await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="next")
         texts = [(await parent.receive_json_from())["message"]["text"] for _ in range(2)]
     assert texts == ["lost", "next"] and len(calls) == 2
@@ -492,12 +494,12 @@ async def test_a_socket_whose_join_crashes_leaves_the_room_hub(world):
 
     from channels.layers import get_channel_layer
 
-    from sessions_app import consumers
+    from sessions_app import live
     from sessions_app.hub import hub_for
 
     tutor, _ = await joined(world.tutor, world.booking)
     crashing = await authed(world.parent)
-    with mock.patch.object(consumers, "_join", side_effect=RuntimeError("database is down")):
+    with mock.patch.object(live, "_join", side_effect=RuntimeError("database is down")):
         await crashing.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
         with pytest.raises(RuntimeError):
             await crashing.wait(timeout=10)
@@ -516,3 +518,64 @@ async def test_a_refused_rejoin_leaves_the_room(world):
     await sync_to_async(Student.objects.filter(pk=world.child.pk).update)(user=None)
     await refused_and_deaf(student, world, "not for you", timeout=0.4)
     await student.disconnect()
+
+
+async def test_a_long_gap_is_read_once_per_room_and_sent_as_one_batch(world):
+    """Broadcasts lost while Redis was away: at the next message the process reads the gap once
+    for all its sockets in the room; a long gap reaches each socket as one `joined` frame with
+    the missed messages (a short one as `newMessage` frames), then the live message: each once,
+    in order."""
+    from unittest import mock
+
+    from sessions_app import hub, live
+
+    parent, _ = await joined(world.parent, world.booking)
+    tutor, _ = await joined(world.tutor, world.booking)
+    with mock.patch("sessions_app.services.realtime.group_send"):  # these broadcasts are lost
+        for i in range(6):
+            await sync_to_async(message_create)(booking=world.booking, sender=world.parent, text=f"lost{i}")
+    hub_reads, socket_reads = [], []
+    real_items, real_gap = hub._gap_items, live._gap
+
+    async def count_hub(*args):
+        hub_reads.append(args)
+        return await real_items(*args)
+
+    async def count_socket(*args):
+        socket_reads.append(args)
+        return await real_gap(*args)
+
+    with mock.patch.object(hub, "_gap_items", count_hub), mock.patch.object(live, "_gap", count_socket):
+        await sync_to_async(message_create)(booking=world.booking, sender=world.parent, text="live")
+        for comm in (parent, tutor):
+            batch = await comm.receive_json_from()
+            assert batch["type"] == "joined" and batch["hasMore"] is False
+            assert [m["text"] for m in batch["missed"]] == [f"lost{i}" for i in range(6)]
+            frame = await comm.receive_json_from()
+            assert frame["type"] == "newMessage" and frame["message"]["text"] == "live"
+            assert await comm.receive_nothing(timeout=0.2)
+    assert len(hub_reads) == 1 and socket_reads == []
+    await parent.disconnect()
+    await tutor.disconnect()
+
+
+async def test_staff_get_the_text_of_a_hidden_message_in_a_gap_fill(world):
+    from unittest import mock
+
+    from sessions_app.models import SessionMessage
+
+    admin, _ = await joined(world.admin, world.booking)
+    parent, _ = await joined(world.parent, world.booking)
+    with mock.patch("sessions_app.services.realtime.group_send"):
+        lost = (await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="rude"))[0]
+    await sync_to_async(SessionMessage.objects.filter(pk=lost.pk).update)(hidden_at=lost.created_at)
+    await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="next")
+    seen = {}
+    for name, comm in (("admin", admin), ("parent", parent)):
+        first = (await comm.receive_json_from())["message"]
+        second = (await comm.receive_json_from())["message"]
+        seen[name] = [(first["text"], first["hidden"]), (second["text"], second["hidden"])]
+    assert seen["admin"] == [("rude", True), ("next", False)]
+    assert seen["parent"] == [("", True), ("next", False)]
+    await admin.disconnect()
+    await parent.disconnect()

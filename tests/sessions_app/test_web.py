@@ -164,8 +164,8 @@ def login_limits(settings):
 
 
 def test_the_login_form_and_the_token_endpoint_share_one_budget_per_account(world, login_limits):
-    # given two failed attempts on the API, from another address
-    api = APIClient(REMOTE_ADDR="10.9.9.9")
+    # given two failed attempts on the API, from the browser's address
+    api = APIClient(REMOTE_ADDR="127.0.0.1")
     for _ in range(2):
         assert (
             api.post("/api/auth/token", {"email": world.parent.email, "password": "x"}, format="json").status_code
@@ -181,6 +181,8 @@ def test_the_login_form_and_the_token_endpoint_share_one_budget_per_account(worl
     assert "Too many attempts" in fourth.content.decode()
     # another account is not affected
     assert log_in(browser(), world.tutor.email).status_code == 302
+    # nor is this account from another address (failures count per account and address)
+    assert log_in(Client(enforce_csrf_checks=True, REMOTE_ADDR="10.9.9.9"), world.parent.email).status_code == 302
 
 
 # --- The API with a browser session -----------------------------------------------------------

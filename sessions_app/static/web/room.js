@@ -40,6 +40,12 @@
     conn: $("conn"),
     error: $("room-error"),
     list: $("messages"),
+    empty: $("messages-empty"),
+    jump: $("jump-unread"),
+    reportDialog: $("report-dialog"),
+    reportForm: $("report-form"),
+    reportStatus: $("report-status"),
+    reportDescription: $("report-description"),
     older: $("load-older"),
     typing: $("typing"),
     announcer: $("announcer"),
@@ -88,21 +94,77 @@
   }
 
   function messageElement(message) {
-    const li = K.el(
-      "li",
-      { className: isMine(message) ? "msg mine" : "msg", "data-id": message.id },
-      K.el(
-        "p",
-        { className: "msg-meta" },
-        K.el("span", { className: "msg-from" }, message.from),
-        " ",
-        K.el("time", { dateTime: message.created_at }, K.fmtTime(message.created_at)),
-      ),
-      K.el("p", { className: "msg-text" }),
+    const meta = K.el(
+      "p",
+      { className: "msg-meta" },
+      K.el("span", { className: "msg-from" }, message.from),
+      " ",
+      K.el("time", { dateTime: message.created_at }, K.fmtTime(message.created_at)),
     );
+    if (!isMine(message) && state.session && state.session.can && state.session.can.report) {
+      const button = K.el("button", { type: "button", className: "link-button report-button" }, "Report");
+      button.setAttribute("aria-label", `Report the message from ${message.from}`);
+      button.addEventListener("click", () => openReport(message, li, button));
+      meta.append(" ", button);
+    }
+    const li = K.el("li", { className: isMine(message) ? "msg mine" : "msg", "data-id": message.id }, meta);
+    li.append(K.el("p", { className: "msg-text" }));
     li.dataset.at = String(Date.parse(message.created_at));
+    li.dataset.userId = message.user_id;
     fillMessage(li, message);
     return li;
+  }
+
+  // --- The chat's landmarks: days, the first unread message, an empty chat -------------------
+
+  const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long" });
+
+  function dayLabel(at) {
+    const date = new Date(at);
+    const today = new Date();
+    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (date.toDateString() === today.toDateString()) return "Today";
+    if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
+    return dayFormat.format(date);
+  }
+
+  /** A separator before the first message of each day (local time), and the empty state. */
+  function renderLandmarks() {
+    for (const old of ui.list.querySelectorAll(".day-separator")) old.remove();
+    let lastDay = null;
+    for (const li of Array.from(ui.list.querySelectorAll(".msg:not(.pending)"))) {
+      const day = new Date(Number(li.dataset.at)).toDateString();
+      if (day !== lastDay) {
+        const label = dayLabel(Number(li.dataset.at));
+        ui.list.insertBefore(K.el("li", { className: "day-separator" }, K.el("span", {}, label)), li);
+        lastDay = day;
+      }
+    }
+    ui.empty.hidden = ui.list.querySelector(".msg") !== null;
+  }
+
+  /** The "new messages" line before the first of the `unread` newest messages from others. */
+  function markFirstUnread(unread) {
+    if (!unread) return;
+    const others = Array.from(ui.list.querySelectorAll(".msg:not(.mine):not(.is-hidden)"));
+    const first = others[Math.max(0, others.length - unread)];
+    if (!first) return;
+    const divider = K.el("li", { className: "unread-divider", id: "first-unread" }, K.el("span", {}, "New messages"));
+    ui.list.insertBefore(divider, first);
+    ui.jump.textContent = `Jump to the first new message (${unread})`;
+    const update = () => {
+      const box = ui.list.getBoundingClientRect();
+      const at = divider.getBoundingClientRect();
+      ui.jump.hidden = !divider.isConnected || (at.top >= box.top && at.top <= box.bottom);
+    };
+    ui.list.addEventListener("scroll", update, { passive: true });
+    ui.jump.addEventListener("click", () => {
+      divider.scrollIntoView({ block: "start" });
+      ui.jump.hidden = true;
+      first.setAttribute("tabindex", "-1");
+      first.focus({ preventScroll: true });
+    });
+    update();
   }
 
   function nearBottom() {
@@ -130,11 +192,12 @@
     const at = Number(li.dataset.at);
     let before = null;
     for (let node = ui.list.lastElementChild; node; node = node.previousElementSibling) {
-      if (!node.classList.contains("pending") && Number(node.dataset.at) <= at) break;
+      if (node.classList.contains("msg") && !node.classList.contains("pending") && Number(node.dataset.at) <= at) break;
       before = node;
     }
     ui.list.insertBefore(li, before);
     state.byId.set(message.id, li);
+    renderLandmarks();
     if (announce && !isMine(message)) {
       ui.announcer.textContent = `${message.from}: ${message.hidden ? "hidden message" : message.text}`;
     }
@@ -147,7 +210,12 @@
     const { data, links } = await K.api(`${base}/messages?limit=${PAGE_SIZE}`);
     for (const message of data) addMessage(message, { stream: true });
     setOlder(links.prev);
-    scrollToEnd();
+    renderLandmarks();
+    markFirstUnread(state.session.unread);
+    const divider = document.getElementById("first-unread");
+    // Open where the reader left off: at the first unread message, else at the end.
+    if (divider) ui.list.scrollTop = divider.offsetTop - ui.list.offsetTop - 8;
+    else scrollToEnd();
   }
 
   function setOlder(url) {
@@ -172,6 +240,7 @@
         list.insertBefore(li, first);
         state.byId.set(message.id, li);
       }
+      renderLandmarks();
       list.scrollTop = list.scrollHeight - fromBottom; // keep the reader's place
       const hadFocus = document.activeElement === ui.older;
       setOlder(links.prev);
@@ -244,6 +313,7 @@
     const pending = { text, li: pendingElement(text), timer: null, attempt: 0, inFlight: false };
     state.pending.set(clientId, pending);
     ui.list.append(pending.li);
+    ui.empty.hidden = true;
     scrollToEnd();
     deliver(clientId);
   }
@@ -497,8 +567,12 @@
           stop(frame.code === "forbidden" ? "You no longer have access to this session." : "This session is gone.");
         }
         break;
+      case "notification":
+        // The page's bell (app.js) shows it: one socket per page.
+        document.dispatchEvent(new CustomEvent("k12:notification", { detail: frame.notification }));
+        break;
       default:
-        break; // notifications and frames this page does not use
+        break; // frames this page does not use
     }
   }
 
@@ -676,17 +750,101 @@
         ui.recordings.prepend(recordingElement(body));
         countRecordings();
       } else {
+        // The bytes arrived but were refused: the bar must not claim the upload is done.
+        setProgress(0);
         ui.uploadStatus.textContent = `Upload failed: ${new K.ApiError(xhr.status, body).message}`;
       }
     });
     xhr.addEventListener("error", () => {
       K.setBusy(button, false);
+      setProgress(0);
       ui.uploadStatus.textContent = "Upload failed: the network is unreachable.";
     });
     const form = new FormData();
     form.append("file", file);
     xhr.send(form);
   });
+
+  // --- Reporting a message -------------------------------------------------------------------
+
+  let reporting = null; // {message, li, button}
+
+  function openReport(message, li, button) {
+    reporting = { message, li, button };
+    ui.reportForm.reset();
+    ui.reportStatus.textContent = "";
+    $("report-quote").textContent = `${message.from}: ${message.hidden ? "(hidden message)" : message.text}`;
+    ui.reportDialog.showModal();
+  }
+
+  ui.reportForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (event.submitter && event.submitter.value === "cancel") {
+      ui.reportDialog.close();
+      return;
+    }
+    const reason = new FormData(ui.reportForm).get("reason");
+    const description = ui.reportDescription.value.trim();
+    if (!reason) {
+      ui.reportStatus.textContent = "Choose a reason.";
+      return;
+    }
+    if (reason === "other" && !description) {
+      ui.reportStatus.textContent = "Say what is wrong when the reason is “Something else”.";
+      ui.reportDescription.focus();
+      return;
+    }
+    const send = ui.reportForm.querySelector('button[value="send"]');
+    if (K.isBusy(send)) return;
+    K.setBusy(send, true);
+    const { message, li, button } = reporting;
+    try {
+      await K.api(`/api/messages/${encodeURIComponent(message.id)}/report`, {
+        method: "POST",
+        body: { reason, description },
+      });
+      markReported(li, button, "Reported");
+      ui.reportDialog.close();
+      ui.announcer.textContent = "Thank you. The report was sent to the safeguarding team.";
+    } catch (err) {
+      if (err.status === 409) {
+        markReported(li, button, "Already reported");
+        ui.reportDialog.close();
+        ui.announcer.textContent = "You have already reported this message.";
+      } else {
+        ui.reportStatus.textContent = `Could not send the report: ${err.message}`;
+      }
+    } finally {
+      K.setBusy(send, false);
+    }
+  });
+
+  function markReported(li, button, text) {
+    const note = K.el("span", { className: "reported-note" }, text);
+    button.replaceWith(note);
+    li.classList.add("reported");
+    ui.list.focus();
+  }
+
+  // --- Layout --------------------------------------------------------------------------------
+
+  const oneColumn = window.matchMedia("(max-width: 899px)");
+
+  /** In one column (a phone) the chat takes what is left of the screen above the composer, so
+   * the composer is in view without scrolling the page. */
+  function fitChat() {
+    if (!oneColumn.matches) {
+      ui.list.style.removeProperty("height");
+      return;
+    }
+    const top = ui.list.getBoundingClientRect().top + window.scrollY;
+    const below = ui.composer.getBoundingClientRect().bottom - ui.list.getBoundingClientRect().bottom;
+    const height = Math.max(144, Math.floor(window.innerHeight - top - below - 12));
+    ui.list.style.height = `${height}px`;
+  }
+
+  window.addEventListener("resize", fitChat);
+  oneColumn.addEventListener("change", fitChat);
 
   // --- Start ---------------------------------------------------------------------------------
 
@@ -707,8 +865,8 @@
       state.me = me;
       state.session = session;
       describeSession(session);
-      // The server says what will succeed (`can`, consent included): no form for an upload it
-      // would refuse.
+      fitChat();
+      // Offered only when the upload would be accepted (the tutor or staff, with consent).
       ui.upload.hidden = !(session.can && session.can.upload_recording);
       loadRecordings();
       await loadNewest();

@@ -1,0 +1,173 @@
+"""Who has a socket open in a session's live room, across all server processes.
+
+Every live protocol calls the same three functions for each socket::
+
+    await presence.ajoined(session_id, user_id, socket_id)   # the socket is in the room
+    await presence.aleft(session_id, user_id, socket_id)     # left, lost access, or disconnected
+    presence.users_present(session_id)                       # -> {user_id, ...}, from any process
+
+(``joined``/``left`` are the same calls for synchronous code.) ``socket_id`` is anything unique
+to the socket within its process (a channel name, a socket.io sid).
+
+With Redis (``REDIS_URL``) a room is one sorted set, ``<prefix>:presence:<session>``, whose
+members are ``<user>/<socket>`` scored by the time they stop counting. Each process keeps its own
+sockets' entries fresh from one background thread, so the sockets of a process that died
+without saying goodbye drop out within ``PRESENCE_TTL_SECONDS``. Without Redis (the embedded
+default, one server process) the rooms are a dictionary in this process.
+
+Presence is advisory: it decides whether a participant needs a missed-message email. If Redis
+cannot be reached ``users_present`` answers None ("unknown"), and callers treat everyone as
+away, which at worst sends an email too many.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import redis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["aleft", "ajoined", "joined", "left", "users_present"]
+
+
+def _ttl() -> float:
+    return float(getattr(settings, "PRESENCE_TTL_SECONDS", 60))
+
+
+class _LocalRooms:
+    """This process's sockets: the whole truth without Redis, what to refresh with it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rooms: dict[str, set[str]] = {}
+
+    def add(self, session_id: str, member: str) -> None:
+        with self.lock:
+            self.rooms.setdefault(session_id, set()).add(member)
+
+    def discard(self, session_id: str, member: str) -> None:
+        with self.lock:
+            members = self.rooms.get(session_id)
+            if members is not None:
+                members.discard(member)
+                if not members:
+                    del self.rooms[session_id]
+
+    def users(self, session_id: str) -> set[str]:
+        with self.lock:
+            return {member.split("/", 1)[0] for member in self.rooms.get(session_id, ())}
+
+    def snapshot(self) -> dict[str, list[str]]:
+        with self.lock:
+            return {session_id: list(members) for session_id, members in self.rooms.items()}
+
+
+class _RedisRooms:
+    def __init__(self, url: str, prefix: str):
+        self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+        self.prefix = prefix
+
+    def key(self, session_id: str) -> str:
+        return f"{self.prefix}:presence:{session_id}"
+
+    def add(self, session_id: str, members: list[str], now: float) -> None:
+        ttl = _ttl()
+        key = self.key(session_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(key, {member: now + ttl for member in members})
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.expire(key, int(ttl) + 1)
+        pipe.execute()
+
+    def remove(self, session_id: str, member: str) -> None:
+        self.client.zrem(self.key(session_id), member)
+
+    def users(self, session_id: str, now: float) -> set[str]:
+        members = self.client.zrangebyscore(self.key(session_id), now, "+inf")
+        return {member.decode().split("/", 1)[0] for member in members}
+
+
+_local = _LocalRooms()
+_state: dict = {"pid": None, "redis": None, "refresher": None}
+_state_lock = threading.Lock()
+
+
+def _redis() -> _RedisRooms | None:
+    """The process's Redis rooms (None without Redis), and its refresher thread."""
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return None
+    with _state_lock:
+        if _state["pid"] != os.getpid():  # a forked process starts its own client and thread
+            _state["pid"] = os.getpid()
+            _state["redis"] = _RedisRooms(url, getattr(settings, "CHANNEL_LAYER_PREFIX", "k12"))
+            thread = threading.Thread(target=_refresh_forever, name="presence-refresh", daemon=True)
+            _state["refresher"] = thread
+            thread.start()
+        return _state["redis"]
+
+
+def _refresh_forever() -> None:
+    while True:
+        time.sleep(_ttl() / 3)
+        rooms = _state["redis"]
+        if rooms is None:
+            continue
+        for session_id, members in _local.snapshot().items():
+            try:
+                rooms.add(session_id, members, time.time())
+            except Exception:
+                logger.warning("presence: could not refresh %s", session_id, exc_info=True)
+
+
+def _member(user_id, socket_id) -> str:
+    return f"{user_id}/{socket_id}"
+
+
+def joined(session_id, user_id, socket_id) -> None:
+    """The socket ``socket_id`` of ``user_id`` is now in the room of ``session_id``."""
+    session_id, member = str(session_id), _member(user_id, socket_id)
+    _local.add(session_id, member)
+    rooms = _redis()
+    if rooms is not None:
+        try:
+            rooms.add(session_id, [member], time.time())
+        except Exception:
+            logger.warning("presence: could not record a join of %s (refreshed later)", session_id, exc_info=True)
+
+
+def left(session_id, user_id, socket_id) -> None:
+    """The socket is no longer in the room (it left, lost access, or disconnected)."""
+    session_id, member = str(session_id), _member(user_id, socket_id)
+    _local.discard(session_id, member)
+    rooms = _redis()
+    if rooms is not None:
+        try:
+            rooms.remove(session_id, member)
+        except Exception:
+            logger.warning("presence: could not record a leave of %s (it expires)", session_id, exc_info=True)
+
+
+def users_present(session_id) -> set[str] | None:
+    """The ids (strings) of the users with at least one socket in the room now, from every
+    process; None when that cannot be known (Redis unreachable)."""
+    rooms = _redis()
+    if rooms is None:
+        return _local.users(str(session_id))
+    try:
+        return rooms.users(str(session_id), time.time())
+    except Exception:
+        logger.warning("presence: could not read the room of %s", session_id, exc_info=True)
+        return None
+
+
+ajoined = sync_to_async(joined, thread_sensitive=False)
+aleft = sync_to_async(left, thread_sensitive=False)
