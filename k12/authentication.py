@@ -73,6 +73,12 @@ class Viewer(SimpleLazyObject):
         self._wrapped = require_active(user)
 
 
+def load_viewer(user) -> None:
+    """Read a token's user now if nothing has (401 if it is gone or inactive)."""
+    if pending_viewer_id(user) is not None:
+        user._setup()
+
+
 def pending_viewer_id(user):
     """The user id of a ``Viewer`` not read from the database yet, else None."""
     if isinstance(user, Viewer) and user._wrapped is empty:

@@ -52,8 +52,8 @@ class SessionScopedMixin:
 
     booking_actions: dict[str, str] = {}
 
-    def check_permissions(self, request):
-        super().check_permissions(request)  # 401 for the anonymous
+    def load_objects(self, request) -> None:
+        # the session, and the token's user with it, in one query
         self.booking = permissions.fetch_booking(request.user, self.kwargs["session_id"])
         guard = permissions.BookingAccess()
         if not guard.has_object_permission(request, self, self.booking):
