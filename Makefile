@@ -34,7 +34,11 @@ run: $(VENV)/.deps
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs/, admin: /admin/)"
-	DJANGO_DEBUG=1 $(BIN)/daphne -b $(HOST) -p $(PORT) k12.asgi:application
+	@# No broker: tasks run eagerly in the process that queues them; the beat next to the
+	@# server runs the schedule (reminders, digests, maintenance) and stops with it.
+	DJANGO_DEBUG=1 $(BIN)/celery -A k12 beat --loglevel WARNING & beat=$$!; \
+		trap 'kill $$beat 2>/dev/null' EXIT INT TERM; \
+		DJANGO_DEBUG=1 $(BIN)/daphne -b $(HOST) -p $(PORT) k12.asgi:application
 
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \

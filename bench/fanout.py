@@ -43,6 +43,8 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": SECRET,
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     "DJANGO_SECURE_SSL_REDIRECT": "0",
+    # a handful of bench users hold hundreds of sockets each
+    "WS_MAX_SOCKETS_PER_USER": "10000",
 }
 NODE_CLIENT = Path(__file__).resolve().parent / "fanout_client.js"
 
@@ -51,8 +53,18 @@ def psql(sql: str) -> None:
     subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", sql], check=True, capture_output=True)
 
 
+def collect_static() -> None:
+    """With DEBUG off the app serves hashed static names from the manifest collectstatic writes
+    (as the image's build does); without it the first URL lookup fails."""
+    if not (ROOT / "staticfiles" / "staticfiles.json").exists():
+        env = app_env("", "", **PRODUCTION)
+        argv = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+        subprocess.run(argv, cwd=ROOT, env=env, check=True)
+
+
 def setup_database() -> dict:
     """Fresh database, migrated, with one session and its participants; returns ids and tokens."""
+    collect_static()
     psql(f"DROP DATABASE IF EXISTS {DB}")
     psql(f"CREATE DATABASE {DB}")
     env = app_env(f"{PG}/{DB}", "", DJANGO_SECRET_KEY=SECRET, JWT_ACCESS_MINUTES="120")
@@ -220,14 +232,9 @@ def node_clients(daphnes, http_port: int, data: dict, n_clients: int, messages: 
     }
 
 
-def run(n_clients: int, messages: int, rate: float, processes: int, client: str = "node") -> dict:
-    import requests
-
-    data = setup_database()
-    redis = RedisServer().start()
-    env = app_env(f"{PG}/{DB}", redis.url, JWT_ACCESS_MINUTES="120", **PRODUCTION)
-    logdir = Path(tempfile.mkdtemp(prefix="k12-fanout-"))
-    print(f"  (server logs in {logdir})", flush=True)
+def start_servers(env: dict, logdir: Path) -> tuple[list[Daphne], subprocess.Popen, int]:
+    """Two daphne processes (/ws/, /socket.io/) and gunicorn with two workers (REST), as in
+    production; returns them and gunicorn's port, once it listens."""
     daphnes = [Daphne(env, log=logdir / f"daphne{k}.log").start() for k in (1, 2)]
     http_port = free_port()
     gunicorn = subprocess.Popen(
@@ -239,6 +246,24 @@ def run(n_clients: int, messages: int, rate: float, processes: int, client: str 
     )
     try:
         wait_for_port(http_port, gunicorn)
+    except BaseException:
+        gunicorn.kill()
+        for d in daphnes:
+            d.stop()
+        raise
+    return daphnes, gunicorn, http_port
+
+
+def run(n_clients: int, messages: int, rate: float, processes: int, client: str = "node") -> dict:
+    import requests
+
+    data = setup_database()
+    redis = RedisServer().start()
+    env = app_env(f"{PG}/{DB}", redis.url, JWT_ACCESS_MINUTES="120", **PRODUCTION)
+    logdir = Path(tempfile.mkdtemp(prefix="k12-fanout-"))
+    print(f"  (server logs in {logdir})", flush=True)
+    daphnes, gunicorn, http_port = start_servers(env, logdir)
+    try:
         rss_before = [rss_mib(d.proc.pid) for d in daphnes]
         if client == "node":
             peak = [0.0, 0.0]
@@ -386,16 +411,32 @@ def main() -> None:
         "--peer-dir", type=Path, default=Path("/tmp/nest-seed"), help="the guide's backend, set up (see README)"
     )
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--runs", type=int, default=1, help="repeat each client count (ours, then the peer)")
+    parser.add_argument(
+        "--busy-cores", type=int, default=0, help="keep this many cores busy with a spinning process meanwhile"
+    )
     args = parser.parse_args()
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy_cores)
+    ]  # a fixed background load, the same for both servers
+    try:
+        _main(args)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def _main(args) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     print(f"fan-out: {args.messages} messages at {args.rate}/s, two daphne processes + Redis, POST via gunicorn")
-    print(f"load before: {os.getloadavg()[0]:.2f} (1-min), cores: {os.cpu_count()}")
+    print(f"load before: {os.getloadavg()[0]:.2f} (1-min), cores: {os.cpu_count()}, busy cores: {args.busy_cores}")
     header = (
         f"{'clients':>7} {'deliveries':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>5} {'dup':>4} "
         f"{'reorder':>7} {'RSS idle':>9} {'connected':>9} {'peak MiB':>9}"
     )
     print(header)
-    for n in args.clients:
+    for n in [n for n in args.clients for _ in range(args.runs)]:
         r = run(n, args.messages, args.rate, args.processes, args.client)
         print(
             f"{r['clients']:>7} {r['deliveries']:>10} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} "

@@ -14,6 +14,7 @@
 
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
+const { summary } = require('./stats');
 const WebSocket = require('ws');
 
 const args = {};
@@ -33,16 +34,6 @@ const hard = setTimeout(() => {
   process.exit(2);
 }, 120000 + (M / RATE) * 1000 + GRACE);
 hard.unref();
-
-function pct(sorted, p) {
-  if (!sorted.length) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-const r2 = (x) => (x == null ? null : Math.round(x * 100) / 100);
-const summary = (values) => {
-  const s = Float64Array.from(values).sort();
-  return { count: s.length, p50: r2(pct(s, 50)), p90: r2(pct(s, 90)), p99: r2(pct(s, 99)), max: r2(s[s.length - 1]) };
-};
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 function postMessage(text) {

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from fanout import DB, PG, SECRET, psql, setup_database  # noqa: E402
+from fanout import DB, PG, PRODUCTION, SECRET, psql, setup_database  # noqa: E402
 
 from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
 
@@ -214,7 +214,7 @@ def run(users: int, seconds: int, fault: str | None, processes: int) -> dict:
     setup_database()
     redis = RedisServer().start()
     env = app_env(f"{PG}/{DB}", redis.url, DJANGO_SECRET_KEY=SECRET, JWT_ACCESS_MINUTES="120")
-    env.update(DJANGO_DEBUG="0", DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_SECURE_SSL_REDIRECT="0")
+    env.update({**PRODUCTION, "JWT_ACCESS_MINUTES": "120"})
     nodes = [Node(env).start(), Node(env).start()]
     try:
         sessions = _sessions(env)

@@ -879,6 +879,9 @@ def profile(server: Server, url: str, script: str, token: str, seconds: int, log
 
 def peer_env(**extra) -> dict:
     env = {k: v for k, v in BASE_ENV.items() if k not in ("DATABASE_URL", "JWT_SECRET", "PORT", "HOST")}
+    db = BASE_ENV.get("PEER_DB_NAME")
+    if db:  # a database of one's own on a shared machine (db.sh reads DB_NAME, start.sh DATABASE_URL)
+        env.update(DB_NAME=db, DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{db}")
     return {**env, **extra}
 
 

@@ -39,24 +39,6 @@ class StrictFilterSet(django_filters.FilterSet):
         return valid
 
 
-class UtcDateTimeField(IsoDateTimeField):
-    """ISO 8601, read in UTC: any offset the format allows becomes a UTC instant (or a 400 when
-    there is none, e.g. year 1 with a negative offset), never a value the database refuses."""
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value is None:
-            return None
-        try:
-            return value.astimezone(UTC)
-        except (OverflowError, ValueError):
-            raise forms.ValidationError("Enter a valid date/time.", code="invalid") from None
-
-
-class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = UtcDateTimeField
-
-
 class EmptyFilterSet(StrictFilterSet):
     """The filter set of a list that has no filters: only paging parameters are known."""
 
@@ -91,6 +73,25 @@ def reject_unknown_query_params(view, request) -> None:
     unknown = sorted(set(request.query_params) - known_query_params(view, action))
     if unknown:
         raise ValidationError({name: [UNKNOWN] for name in unknown})
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, in UTC: PostgreSQL refuses offsets beyond +-15:59, which ISO 8601
+    allows (a 500 for ``?from=0219-01-21T21:37:09-17:00``), and a far date moved by its offset
+    can leave the calendar (a 400 here)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("Date-time out of range.", code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 class StrictFilterBackend(DjangoFilterBackend):

@@ -285,6 +285,26 @@ class Booking(models.Model):
         return f"{self.subject} with {self.tutor.display_name} at {self.starts_at:%Y-%m-%d %H:%M}"
 
 
+class SessionReminder(models.Model):
+    """That a session's reminder for one lead time (24 h, 15 min) went out, for the time the
+    session then started at. The unique constraint is what makes a reminder go once, whatever
+    number of beat processes and workers race for it; a session moved to a new time gets its
+    reminders again for that time."""
+
+    session = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="reminders")
+    lead = models.CharField(max_length=8)
+    starts_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "lead", "starts_at"], name="reminder_once_per_lead"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead} reminder of {self.session_id} for {self.starts_at:%Y-%m-%d %H:%M}"
+
+
 class EmailStatus(models.TextChoices):
     NONE = "", "No email"
     PENDING = "pending", "Queued"

@@ -22,7 +22,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from k12.models import Allocation, AllocationStatus, Booking, BookingStatus, Notification, Role, Student, User
 
-BookingAction = Literal["view", "message", "upload_recording", "cancel"]
+BookingAction = Literal["view", "message", "upload_recording", "cancel", "reschedule"]
 
 
 def _authenticated(user) -> bool:
@@ -101,6 +101,11 @@ def can_cancel_booking(user, booking: Booking) -> bool:
     return _authenticated(user) and user.id in (booking.tutor_id, booking.student.parent_id)
 
 
+def can_reschedule_booking(user, booking: Booking) -> bool:
+    """Move a session to another time: who may book for its student (its parent, an admin)."""
+    return can_book_for_student(user, booking.student)
+
+
 def can_delete_recording(user, recording) -> bool:
     return is_admin(user) or (_authenticated(user) and recording.uploaded_by_id == user.id)
 
@@ -172,6 +177,7 @@ _BOOKING_PREDICATES = {
     "message": can_send_message,
     "upload_recording": can_upload_recording,
     "cancel": can_cancel_booking,
+    "reschedule": can_reschedule_booking,
 }
 
 _DENIED_MESSAGES = {
@@ -179,6 +185,7 @@ _DENIED_MESSAGES = {
     "message": "Access denied to this session.",
     "upload_recording": "Only the session's tutor can upload recordings.",
     "cancel": "Only the session's parent or tutor can cancel it.",
+    "reschedule": "Only the student's parent or an admin can move a session.",
 }
 
 

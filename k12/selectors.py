@@ -89,6 +89,13 @@ def booking_and_viewer(booking_id: uuid.UUID, user_id: uuid.UUID) -> tuple[User 
     return user, booking
 
 
+def session_participants(booking: Booking) -> list[User]:
+    """The session's parent, its student's login (if any) and its tutor: who hears of it."""
+    student = booking.student
+    people = [student.parent, student.user, booking.tutor]
+    return [user for user in people if user is not None and user.is_active]
+
+
 def student_tutors(student: Student) -> QuerySet[Allocation]:
     """The student's active allocations (a tutor and a subject each), with each tutor's weekly
     availability: what a parent books from. Two queries."""

@@ -75,7 +75,16 @@ class StudentSerializer(serializers.ModelSerializer):
         read_only_fields = ["recording_consent"]
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]:[0-5][0-9]$", "example": "08:00:00"})
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time in the window's own ``timezone``, without an offset (OpenAPI's "time"
+    format requires one)."""
+
+
 class AvailabilityWindowSerializer(serializers.ModelSerializer):
+    start_time = LocalTimeField(read_only=True)
+    end_time = LocalTimeField(read_only=True)
+
     class Meta:
         model = TutorAvailability
         fields = ["weekday", "start_time", "end_time", "timezone"]
@@ -171,6 +180,16 @@ class BookingCreateSerializer(serializers.Serializer):
     duration_minutes = serializers.IntegerField(min_value=MIN_DURATION_MINUTES, max_value=MAX_DURATION_MINUTES)
 
 
+class BookingRescheduleSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    duration_minutes = serializers.IntegerField(
+        min_value=MIN_DURATION_MINUTES,
+        max_value=MAX_DURATION_MINUTES,
+        required=False,
+        help_text="Unchanged if left out.",
+    )
+
+
 class BookingCancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -192,7 +211,10 @@ class NotificationOut(serializers.Serializer):
     """Documentation of ``k12.notifications.notification_payload``'s shape (that function renders it)."""
 
     id = serializers.UUIDField()
-    kind = serializers.CharField(help_text="allocation_created, allocation_ended, booking_created, booking_cancelled")
+    kind = serializers.CharField(
+        help_text="allocation_created, allocation_ended, booking_created, booking_moved, booking_cancelled, "
+        "message_hidden"
+    )
     title = serializers.CharField()
     body = serializers.CharField()
     data = serializers.DictField(help_text="Ids of what it is about, e.g. `sessionId` or `allocationId`.")

@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
@@ -252,6 +253,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 RECORDING_MAX_BYTES = env_int("RECORDING_MAX_BYTES", 2 * 1024 * 1024 * 1024)
 RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 900)
+# A direct upload that averages less than this (after its first RECORDING_UPLOAD_GRACE_SECONDS)
+# is refused with a 408: it would hold one of the upload pool's workers for hours.
+RECORDING_MIN_BYTES_PER_SECOND = env_int("RECORDING_MIN_BYTES_PER_SECOND", 16 * 1024)
+RECORDING_UPLOAD_GRACE_SECONDS = env_int("RECORDING_UPLOAD_GRACE_SECONDS", 30)
 # Direct-to-S3 multipart uploads: the part size (S3's minimum is 5 MiB; grown automatically to
 # stay within 10,000 parts) and how long the presigned part URLs live. An upload still
 # unfinished after that (plus cleanup_recordings' grace) is aborted by cleanup_recordings.
@@ -372,7 +377,7 @@ NOTIFICATION_EMAIL_LEASE_SECONDS = float(env_str("NOTIFICATION_EMAIL_LEASE_SECON
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "memory://"  # nothing is ever sent through it: tasks run eagerly
+    CELERY_BROKER_URL = "memory://localhost/"  # nothing is ever sent through it: tasks run eagerly
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "k12")
 # A task is acknowledged when it has finished, not when it is received: a worker killed mid-task
 # (or its machine) leaves the message to be delivered again; every task is idempotent.
@@ -396,6 +401,31 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 5,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The schedule (`celery -A k12 beat`). Every task on it is idempotent, so two beat processes
+# (or a tick delivered twice) change nothing; a tick not run within its period is dropped.
+CELERY_BEAT_SCHEDULE = {
+    "session-reminders": {"task": "k12.tasks.reminders_send_due", "schedule": 60.0, "options": {"expires": 55}},
+    "missed-message-digests": {
+        "task": "sessions_app.tasks.digests_send_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "notification-email-sweep": {
+        "task": "k12.tasks.notification_emails_sweep",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "recordings-processing-sweep": {
+        "task": "sessions_app.tasks.recordings_process_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 590},
+    },
+    "complete-sessions": {"task": "k12.tasks.complete_sessions", "schedule": 600.0, "options": {"expires": 590}},
+    "cleanup-recordings": {"task": "sessions_app.tasks.cleanup_recordings", "schedule": crontab(minute=17)},
+    "purge-messages": {"task": "sessions_app.tasks.purge_messages", "schedule": crontab(hour=3, minute=7)},
+    "purge-recordings": {"task": "sessions_app.tasks.purge_recordings", "schedule": crontab(hour=3, minute=37)},
+    "flush-expired-tokens": {"task": "k12.tasks.flush_expired_tokens", "schedule": crontab(hour=4, minute=7)},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "celerybeat-schedule"))
 
 # --- REST API ---------------------------------------------------------------------------------
@@ -470,7 +500,7 @@ if not DEBUG:
 # Content-Security-Policy, one policy for every page (the web client, the Django admin, Swagger
 # UI): scripts only from our own origin, never inline; an inline <style> block only with the
 # response's nonce (templates write nonce="{{ request.csp_nonce }}"); recordings play from our
-# origin or the bucket's signed URLs; no framing, no plugins, forms post only to us.
+# origin or the bucket's signed URLs (their poster frames too); no framing, no plugins, forms post only to us.
 _RECORDING_ORIGINS = []
 if AWS_STORAGE_BUCKET_NAME:
     from urllib.parse import urlsplit
@@ -482,7 +512,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF, NONCE],
-        "img-src": [SELF, "data:"],
+        "img-src": [SELF, "data:", *_RECORDING_ORIGINS],  # recordings' poster frames
         "font-src": [SELF],
         "connect-src": [SELF, *_RECORDING_ORIGINS],
         "media-src": [SELF, *_RECORDING_ORIGINS],

@@ -25,3 +25,25 @@ def notification_email(self, notification_id: str) -> str:
 @shared_task(acks_late=True)
 def notification_emails_sweep() -> int:
     return notifications.notification_emails_sweep()
+
+
+@shared_task(acks_late=True)
+def reminders_send_due() -> int:
+    from k12.reminders import reminders_send_due
+
+    return reminders_send_due()
+
+
+@shared_task(acks_late=True)
+def complete_sessions() -> int:
+    from k12.services import bookings_complete_past
+
+    return bookings_complete_past()
+
+
+@shared_task(acks_late=True)
+def flush_expired_tokens() -> None:
+    """What ``manage.py flushexpiredtokens`` does (simplejwt's command, called as it is)."""
+    from django.core.management import call_command
+
+    call_command("flushexpiredtokens", verbosity=0)

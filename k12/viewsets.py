@@ -28,6 +28,7 @@ from k12.serializers import (
     BookingCancelSerializer,
     BookingCreateSerializer,
     BookingFilter,
+    BookingRescheduleSerializer,
     BookingSerializer,
     NotificationOut,
     RecordingConsentSerializer,
@@ -90,7 +91,7 @@ class SessionPagination(LinkHeaderCursorPagination):
 class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = BookingSerializer
     permission_classes = [permissions.BookingAccess]
-    booking_actions = {"retrieve": "view", "cancel": "cancel"}
+    booking_actions = {"retrieve": "view", "cancel": "cancel", "reschedule": "reschedule"}
     filterset_class = BookingFilter
     pagination_class = SessionPagination
     object_label = "Session"
@@ -135,6 +136,25 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         body.is_valid(raise_exception=True)
         booking = services.booking_cancel(
             booking=booking, cancelled_by=request.user, reason=body.validated_data["reason"]
+        )
+        return Response(self.get_serializer(booking).data)
+
+    @extend_schema(
+        tags=["sessions"],
+        summary="Move a scheduled session to another time (the student's parent, or an admin).",
+        request=BookingRescheduleSerializer,
+        responses={200: BookingSerializer, 400: R400, 401: R401, 403: R403, 404: R404, 409: R409},
+    )
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request: Request, session_id: str) -> Response:
+        booking = self.get_object()
+        body = BookingRescheduleSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        booking = services.booking_reschedule(
+            booking=booking,
+            changed_by=request.user,
+            starts_at=body.validated_data["starts_at"],
+            duration_minutes=body.validated_data.get("duration_minutes"),
         )
         return Response(self.get_serializer(booking).data)
 

@@ -79,7 +79,7 @@ class SessionRecordingAdmin(admin.ModelAdmin):
             raise Http404("Recording not found.")
         if not self.has_view_permission(request, recording):
             raise PermissionDenied
-        url = playback_links(recordings=[recording], viewer=request.user, request=request).get(recording.pk)
+        url = playback_links(recordings=[recording], viewer=request.user, request=request)[recording.pk]["file_url"]
         if url is None:
             raise Http404("Recording not ready.")
         return HttpResponseRedirect(url)

@@ -45,13 +45,13 @@ from k12 import permissions
 from k12.models import User
 from k12.notifications import user_group
 from sessions_app.consumers import TokenBucket, _user_from_token
+from sessions_app.hub import listen
 from sessions_app.live import LiveMember, setting
 from sessions_app.socket_cap import socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "/encounters"
-RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0)
 MESSAGES = {
     "resync": "Could not deliver every message; reconnect and join again.",
     "deactivated": "This account can no longer use the live room.",
@@ -135,7 +135,7 @@ class GatewayMember(LiveMember):
         except Exception:
             logger.warning("socket.io: could not subscribe to the user's events", exc_info=True)
             return
-        self.user_task = asyncio.create_task(self._user_events())
+        self.user_task = asyncio.create_task(listen(self.layer, lambda: self.channel, self._user_event))
 
     async def stop(self) -> None:
         if self.user_task is not None:
@@ -145,26 +145,15 @@ class GatewayMember(LiveMember):
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(user_group(self.user.id), self.channel)
 
-    async def _user_events(self) -> None:
-        failures = 0
-        while True:
-            try:
-                event = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
-                failures += 1
-                continue
-            failures = 0
-            kind = event.get("type")
-            if kind == "access.changed":  # as /ws/ does: re-check now, then tell the client
-                if await self.recheck():
-                    await self.emit(
-                        "accessChanged", {"reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
-                    )
-            elif kind == "notification.push":
-                await self.emit("notification", event["notification"])
+    async def _user_event(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "access.changed":  # as /ws/ does: re-check now, then tell the client
+            if await self.recheck():
+                await self.emit(
+                    "accessChanged", {"reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
+                )
+        elif kind == "notification.push":
+            await self.emit("notification", event["notification"])
 
     async def emit(self, event: str, data) -> None:
         await self.write(_packet(event, data))

@@ -46,6 +46,29 @@ class Member(Protocol):
     async def hub_event(self, event: dict) -> None: ...
 
 
+async def listen(layer, channel, handle, *, prepare=None, after_failure=None) -> None:
+    """Receive from ``channel()`` for ever, handing each event to ``handle``; ``prepare`` runs
+    before each receive. A failure (the layer is down) is retried with backoff, running
+    ``after_failure`` before each retry."""
+    failures = 0
+    while True:
+        try:
+            if prepare is not None:
+                await prepare()
+            event = await layer.receive(channel())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("channel layer receive failed; retrying", exc_info=failures == 0)
+            await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+            failures += 1
+            if after_failure is not None:
+                await after_failure()
+            continue
+        failures = 0
+        await handle(event)
+
+
 class RoomHub:
     def __init__(self, layer):
         self.layer = layer
@@ -63,7 +86,10 @@ class RoomHub:
         async with self.lock:
             self.rooms.setdefault(session_id, {})[member] = None
             if self.listener is None:
-                self.listener = asyncio.create_task(self._listen(), name="room-hub")
+                listener = listen(
+                    self.layer, lambda: self.channel, self._dispatch, prepare=self._ready, after_failure=self._rejoin
+                )
+                self.listener = asyncio.create_task(listener, name="room-hub")
             try:
                 await self._ensure_channel()
                 await self._group("group_add", session_id)
@@ -110,23 +136,9 @@ class RoomHub:
     def members(self, session_id: str) -> int:
         return len(self.rooms.get(session_id, ()))
 
-    async def _listen(self) -> None:
-        failures = 0
-        while True:
-            try:
-                if self.channel is None:  # the layer was unreachable when the first room joined
-                    await self._rejoin(strict=True)
-                event = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("room hub: channel layer receive failed; retrying", exc_info=failures == 0)
-                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
-                failures += 1
-                await self._rejoin()
-                continue
-            failures = 0
-            await self._dispatch(event)
+    async def _ready(self) -> None:
+        if self.channel is None:  # the layer was unreachable when the first room joined
+            await self._rejoin(strict=True)
 
     async def _rejoin(self, strict: bool = False) -> None:
         """After an outage (Redis restarted empty): be in every group we hold again. Raises

@@ -41,6 +41,8 @@ def _remove_now(recording: SessionRecording) -> tuple[bool, bool]:
         deleted, _ = SessionRecording.objects.filter(pk=recording.pk).delete()
     if not deleted:
         return False, True
+    if recording.poster:
+        recording_bytes_discard(recording.poster, "")
     return True, recording_bytes_discard(recording.file.name, recording.multipart_upload_id)
 
 
@@ -78,7 +80,7 @@ def recordings_purge(
     )
     if dry_run or not summary.matched:
         return summary
-    rows = qs.order_by("created_at", "id").only("id", "file", "file_size_bytes", "multipart_upload_id")
+    rows = qs.order_by("created_at", "id").only("id", "file", "file_size_bytes", "multipart_upload_id", "poster")
     for recording in progress(rows.iterator(chunk_size=500), summary.matched):
         row_deleted, bytes_removed = _remove_now(recording)
         if not row_deleted:
@@ -156,11 +158,15 @@ def recording_orphans_clean(
     # covers its bytes, and bytes stored after the listing are not looked at.
     stored = set(stored_recording_names(storage))
     known = set(SessionRecording.objects.values_list("file", flat=True))
+    known |= set(SessionRecording.objects.exclude(poster="").values_list("poster", flat=True))
 
     upload_deadline = now - timedelta(seconds=settings.RECORDING_UPLOAD_TTL_SECONDS) - grace
     stale = SessionRecording.objects.filter(
         Q(status=RecordingStatus.UPLOADING, created_at__lt=upload_deadline)
-        | Q(status__in=[RecordingStatus.PROCESSING, RecordingStatus.FAILED], updated_at__lt=settled)
+        # (a verified recording still processing is playable as uploaded: the processing sweep
+        # hands it to a worker again, nothing removes it)
+        | Q(status=RecordingStatus.PROCESSING, verified_at__isnull=True, updated_at__lt=settled)
+        | Q(status=RecordingStatus.FAILED, updated_at__lt=settled)
     )
     for recording in stale.iterator():
         report.stale_rows.append(recording.file.name)
@@ -168,7 +174,7 @@ def recording_orphans_clean(
             report.failed.append(recording.file.name)
 
     settled_ready = SessionRecording.objects.filter(status=RecordingStatus.READY, created_at__lt=settled)
-    for recording in settled_ready.only("id", "file", "multipart_upload_id").iterator():
+    for recording in settled_ready.only("id", "file", "multipart_upload_id", "poster").iterator():
         if recording.file.name in stored or storage.exists(recording.file.name):  # or stored after the listing
             continue
         report.rows_without_bytes.append(recording.file.name)

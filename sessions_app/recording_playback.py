@@ -49,20 +49,31 @@ def _signer() -> Signer:
     return Signer(salt=SALT)
 
 
-def _signed_value(recording_id, expires: int, scope: str) -> str:
-    return f"{recording_id}.{expires}.{scope}"
+# What a link opens: the recording's bytes or its poster frame (a poster link opens no file).
+FILE, POSTER = "", ".poster"
+
+
+def _signed_value(recording_id, expires: int, scope: str, part: str = FILE) -> str:
+    return f"{recording_id}.{expires}.{scope}{part}"
 
 
 PARTICIPANT, STAFF = permissions.PARTICIPANT_PLAYBACK, permissions.STAFF_PLAYBACK
 
 
 def playback_links(*, recordings, viewer, request: HttpRequest | None = None) -> dict:
-    """Playback URLs of ``recordings`` (those that are ready) for ``viewer``, who has passed the
-    access rule for them, keyed by recording id; each one issued is audited (one INSERT)."""
+    """``{recording id: {"file_url", "poster_url"}}``: the signed links of ``recordings`` (None
+    while one is not ready) for ``viewer``, who has passed the access rule for them. Each playback
+    link issued is audited (one INSERT for them all)."""
     scope = permissions.playback_scope_for(viewer)
-    links = {r.pk: url for r in recordings if (url := playback_url(r, request=request, scope=scope))}
-    if links:
-        issued = [r for r in recordings if r.pk in links]
+    links = {
+        r.pk: {
+            "file_url": playback_url(r, request=request, scope=scope),
+            "poster_url": poster_url(r, request=request, scope=scope),
+        }
+        for r in recordings
+    }
+    issued = [r for r in recordings if links[r.pk]["file_url"]]
+    if issued:
         audit_record_many(
             action=AuditAction.RECORDING_URL_VIEWED,
             actor=viewer,
@@ -86,20 +97,40 @@ def playback_url(
     ``playback_links`` (which picks the scope and audits)."""
     if recording.status != RecordingStatus.READY:
         return None
+    s3_parameters = {
+        "ResponseContentType": recording.content_type,
+        "ResponseContentDisposition": content_disposition_header(False, recording.filename or "recording"),
+    }
+    return _signed_url(recording, recording.file.name, FILE, s3_parameters, request, ttl, now, scope)
+
+
+def poster_url(
+    recording: SessionRecording,
+    *,
+    scope: str,
+    request: HttpRequest | None = None,
+    ttl: int | None = None,
+    now: float | None = None,
+) -> str | None:
+    """A signed URL of the recording's poster frame (JPEG), like ``playback_url``; None while it
+    is not ready or has no poster (audio)."""
+    if recording.status != RecordingStatus.READY or not recording.poster:
+        return None
+    return _signed_url(
+        recording, recording.poster, POSTER, {"ResponseContentType": "image/jpeg"}, request, ttl, now, scope
+    )
+
+
+def _signed_url(recording, name: str, part: str, s3_parameters: dict, request, ttl, now, scope: str) -> str:
+    """S3's presigned GET of ``name``, or on local disk the signed link to ``part`` of the recording."""
     ttl = settings.RECORDING_URL_TTL_SECONDS if ttl is None else ttl
     storage = recording_storage()
     if storage_is_s3(storage):
-        return storage.url(
-            recording.file.name,
-            expire=ttl,
-            parameters={
-                "ResponseContentType": recording.content_type,
-                "ResponseContentDisposition": content_disposition_header(False, recording.filename or "recording"),
-            },
-        )
+        return storage.url(name, expire=ttl, parameters=s3_parameters)
     expires = int(time.time() if now is None else now) + ttl
-    signature = _signer().signature(_signed_value(recording.pk, expires, scope))
-    path = reverse("recording-file-noslash", kwargs={"recording_id": recording.pk})
+    signature = _signer().signature(_signed_value(recording.pk, expires, scope, part))
+    route = "recording-poster-noslash" if part == POSTER else "recording-file-noslash"
+    path = reverse(route, kwargs={"recording_id": recording.pk})
     url = f"{path}?{urlencode({'expires': expires, 'scope': scope, 'signature': signature})}"
     return request.build_absolute_uri(url) if request is not None else url
 
@@ -162,9 +193,10 @@ async def _achunks(fh, start: int, length: int):
         await sync_to_async(iterator.close, thread_sensitive=False)()
 
 
-@require_http_methods(["GET", "HEAD"])
-def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
-    """Serve a recording's bytes to the holder of a valid, unexpired signed link."""
+def _linked_recording(request: HttpRequest, recording_id: str, part: str):
+    """The ready recording a valid, unexpired signed link to ``part`` names, with the link's
+    expiry, the time now and the link's scope; or the refusal to send (403 for a bad or expired link, 404 once
+    the recording is gone or consent was withdrawn)."""
     expires_raw = request.GET.get("expires", "")
     signature = request.GET.get("signature", "")
     scope = request.GET.get("scope", "")
@@ -172,7 +204,7 @@ def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
     if pk is None or not expires_raw.isdigit() or not signature or scope not in (PARTICIPANT, STAFF):
         return _detail(403, "This link is not valid.")
     try:
-        _signer().unsign(f"{_signed_value(pk, int(expires_raw), scope)}{_signer().sep}{signature}")
+        _signer().unsign(f"{_signed_value(pk, int(expires_raw), scope, part)}{_signer().sep}{signature}")
     except BadSignature:
         return _detail(403, "This link is not valid.")
     expires = int(expires_raw)
@@ -187,6 +219,40 @@ def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
         return _detail(404, "Recording not found.")
     if not permissions.can_play_with_link(scope, recording):
         return _detail(404, "Recording not available: consent to record has been withdrawn.")
+    return recording, expires, now, scope
+
+
+@require_http_methods(["GET", "HEAD"])
+def recording_poster(request: HttpRequest, recording_id: str) -> HttpResponse:
+    """Serve a recording's poster frame (JPEG) to the holder of a valid, unexpired signed link."""
+    checked = _linked_recording(request, recording_id, POSTER)
+    if isinstance(checked, HttpResponse):
+        return checked
+    recording, expires, now, scope = checked
+    if not recording.poster:
+        return _detail(404, "This recording has no poster.")
+    storage = recording_storage()
+    if storage_is_s3(storage):
+        return HttpResponseRedirect(poster_url(recording, scope=scope, ttl=max(1, int(expires - now))))
+    try:
+        with storage.open(recording.poster, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return _detail(404, "Recording not found.")
+    response = HttpResponse(b"" if request.method == "HEAD" else data, content_type="image/jpeg")
+    response["Content-Length"] = str(len(data))
+    response["Cache-Control"] = f"private, max-age={max(0, int(expires - now))}"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
+    """Serve a recording's bytes to the holder of a valid, unexpired signed link."""
+    checked = _linked_recording(request, recording_id, FILE)
+    if isinstance(checked, HttpResponse):
+        return checked
+    recording, expires, now, scope = checked
     storage = recording_storage()
     if storage_is_s3(storage):
         # A local link minted before the switch to S3: hand over to S3 for what is left of it.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -19,6 +18,9 @@ class RecordingSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField(
         help_text="Signed URL that plays the recording (HTTP Range works) until it expires; null until ready."
     )
+    poster_url = serializers.SerializerMethodField(
+        help_text="Signed URL of a JPEG frame of the video, like file_url; null for audio and until ready."
+    )
 
     class Meta:
         model = SessionRecording
@@ -28,6 +30,7 @@ class RecordingSerializer(serializers.ModelSerializer):
             "uploaded_by",
             "filename",
             "file_url",
+            "poster_url",
             "file_size_bytes",
             "duration_seconds",
             "content_type",
@@ -36,10 +39,18 @@ class RecordingSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.URI)
+    # Minted, and audited, for the whole page by recording_playback.playback_links (which the
+    # views pass as the "links" context); null until the recording is ready.
+    def _link(self, recording: SessionRecording, name: str) -> str | None:
+        return self.context.get("links", {}).get(recording.pk, {}).get(name)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_file_url(self, recording: SessionRecording) -> str | None:
-        # minted (and audited) for the whole page by recording_playback.playback_links
-        return self.context.get("links", {}).get(recording.pk)
+        return self._link(recording, "file_url")
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_poster_url(self, recording: SessionRecording) -> str | None:
+        return self._link(recording, "poster_url")
 
 
 class RecordingUploadIn(serializers.Serializer):

@@ -99,7 +99,8 @@ def recording_upload(
     filename: str,
     checksum_sha256: str = "",
 ) -> SessionRecording:
-    """Verify, measure and store an uploaded recording; returns it ``ready``.
+    """Verify, measure and store an uploaded recording; returns it ``processing`` (a worker makes
+    its poster and faststart copy, then it is ``ready``; at once when tasks run eagerly).
 
     - Only the session's tutor or an admin (checked here as well as in the view).
     - ``file`` is read through a file object in small pieces (a ``TemporaryUploadedFile`` from
@@ -140,7 +141,8 @@ def recording_upload(
                 file_size_bytes=size,
                 duration_seconds=info.duration_seconds,
                 content_type=info.content_type,
-                status=RecordingStatus.READY,
+                status=RecordingStatus.PROCESSING,
+                verified_at=timezone.now(),
                 checksum_sha256=checksum_sha256,
             )
             audit_record(
@@ -150,10 +152,20 @@ def recording_upload(
                 session_id=booking.pk,
                 data={"bytes": size, "content_type": info.content_type},
             )
+            _process_on_commit(recording)
     except BaseException:
         recording_bytes_discard(name, "")
         raise
+    recording.refresh_from_db()  # processed already when tasks run eagerly
     return recording
+
+
+def _process_on_commit(recording: SessionRecording) -> None:
+    """The verified recording goes to a worker for its poster and faststart copy
+    (sessions_app/recording_processing.py); it stays ``processing``, then becomes ``ready``."""
+    from sessions_app.recording_processing import recording_process_enqueue
+
+    transaction.on_commit(lambda: recording_process_enqueue(recording.pk))
 
 
 # --- Direct-to-S3 multipart upload ------------------------------------------------------------
@@ -300,8 +312,8 @@ def recording_upload_complete(
     target = s3_target(recording.file.name)  # 409 unless S3
     with transaction.atomic():
         locked = SessionRecording.objects.select_for_update().get(pk=recording.pk)
-        if locked.status == RecordingStatus.READY:
-            return locked, False
+        if locked.status == RecordingStatus.READY or locked.verified_at is not None:
+            return locked, False  # completed before (and being, or done, processing)
         if locked.status != RecordingStatus.UPLOADING:
             raise Conflict(f"This upload is {locked.status}; it cannot be completed now.")
         _set_status(locked, RecordingStatus.PROCESSING)
@@ -348,10 +360,11 @@ def recording_upload_complete(
     with transaction.atomic():
         _set_status(
             recording,
-            RecordingStatus.READY,
+            RecordingStatus.PROCESSING,
             content_type=info.content_type,
             duration_seconds=info.duration_seconds,
             multipart_upload_id="",
+            verified_at=timezone.now(),
         )
         audit_record(
             action=AuditAction.RECORDING_UPLOADED,
@@ -360,6 +373,8 @@ def recording_upload_complete(
             session_id=recording.session_id,
             data={"bytes": recording.file_size_bytes, "content_type": info.content_type, "direct": True},
         )
+        _process_on_commit(recording)
+    recording.refresh_from_db()
     return recording, True
 
 
@@ -406,11 +421,13 @@ def recording_remove(recording: SessionRecording) -> bool:
 
 
 def _delete_row(recording: SessionRecording) -> bool:
-    name, upload_id = recording.file.name, recording.multipart_upload_id
+    name, upload_id, poster = recording.file.name, recording.multipart_upload_id, recording.poster
     with transaction.atomic():
         deleted, _ = SessionRecording.objects.filter(pk=recording.pk).delete()
         if deleted:
             transaction.on_commit(lambda: recording_bytes_discard(name, upload_id))
+            if poster:
+                transaction.on_commit(lambda: recording_bytes_discard(poster, ""))
     return bool(deleted)
 
 

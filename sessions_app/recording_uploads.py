@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import unicodedata
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
@@ -47,6 +49,19 @@ class LengthRequired(APIException):
     status_code = status.HTTP_411_LENGTH_REQUIRED
     default_detail = "Send the upload with a Content-Length header."
     default_code = "length_required"
+
+
+class UploadTooSlow(APIException):
+    status_code = status.HTTP_408_REQUEST_TIMEOUT
+    default_detail = "The upload arrives too slowly; try again on a better connection."
+    default_code = "too_slow"
+
+
+def too_slow(received: int, elapsed: float) -> bool:
+    """An upload that, after its grace period, averages under RECORDING_MIN_BYTES_PER_SECOND:
+    it holds one of the upload pool's workers for a file that would take hours to arrive."""
+    grace = settings.RECORDING_UPLOAD_GRACE_SECONDS
+    return elapsed > grace and received < settings.RECORDING_MIN_BYTES_PER_SECOND * elapsed
 
 
 def too_large(max_bytes: int) -> RecordingTooLarge:
@@ -93,6 +108,7 @@ class RecordingUploadHandler(TemporaryFileUploadHandler):
     def __init__(self, request=None, *, max_bytes: int):
         super().__init__(request)
         self.max_bytes = max_bytes
+        self.started = time.monotonic()
         self.refusal: APIException | None = None
         self.files_started = 0
         self.received = 0
@@ -123,6 +139,8 @@ class RecordingUploadHandler(TemporaryFileUploadHandler):
         self.received += len(raw_data)
         if self.received > self.max_bytes:
             self.refuse(too_large(self.max_bytes))
+        if too_slow(self.received, time.monotonic() - self.started):
+            self.refuse(UploadTooSlow())
         self._sha256.update(raw_data)
         return super().receive_data_chunk(raw_data, start)
 

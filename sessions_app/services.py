@@ -15,7 +15,7 @@ from django.utils import timezone
 from k12 import permissions, realtime
 from k12.errors import field_error
 from k12.models import Booking, User
-from sessions_app import moderation
+from sessions_app import digests, moderation
 from sessions_app.models import ReadCursor, SessionMessage
 from sessions_app.payloads import message_payload
 
@@ -99,6 +99,8 @@ def message_create(*, booking: Booking, sender: User, text, client_id=None) -> t
       ``created=False``; nothing new is stored or broadcast, also under concurrent retries.
     - The broadcast runs on commit, once per created message; if it fails the message stays
       stored and the call still succeeds.
+    - Participants without a socket in the room get a missed-message digest due
+      (``digests.digest_note_missed``, one statement on commit).
     - After the broadcast, the message is screened for contact details
       (``moderation.message_screen``): a ``contact_details`` report when it holds any. Delivery
       never waits for it, and a clean message costs no query.
@@ -123,15 +125,17 @@ def message_create(*, booking: Booking, sender: User, text, client_id=None) -> t
             raise Http404("Session not found.")
         return existing, False
     message.user = sender
-    transaction.on_commit(lambda: _deliver_then_screen(message))
+    transaction.on_commit(lambda: _deliver_then_screen(message, booking))
     return message, True
 
 
-def _deliver_then_screen(message: SessionMessage) -> None:
+def _deliver_then_screen(message: SessionMessage, booking: Booking) -> None:
     """On commit: the room gets the message first; only then is it screened for contact
-    details, so the screening never delays delivery."""
+    details, so the screening never delays delivery, and noted for the digests of the
+    participants who are not in the room."""
     broadcast_message(message)
     moderation.message_screen(message)
+    digests.digest_note_missed(message=message, booking=booking)
 
 
 def _store_one_statement(

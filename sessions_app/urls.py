@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from k12.routing_helpers import route
 from sessions_app import viewsets
-from sessions_app.recording_playback import recording_file
+from sessions_app.recording_playback import recording_file, recording_poster
 
 
 def register(router) -> None:
@@ -22,4 +22,7 @@ def register(router) -> None:
     router.register("messages", viewsets.MessageViewSet, basename="message")
 
 
-urlpatterns = [*route("recordings/<str:recording_id>/file", recording_file, "recording-file")]
+urlpatterns = [
+    *route("recordings/<str:recording_id>/file", recording_file, "recording-file"),
+    *route("recordings/<str:recording_id>/poster", recording_poster, "recording-poster"),
+]

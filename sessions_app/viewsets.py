@@ -215,6 +215,7 @@ class RecordingPagination(LinkHeaderCursorPagination):
             403: R403,
             404: R404,
             409: OpenApiResponse(DETAIL, description="The parent has not consented to recording."),
+            408: OpenApiResponse(DETAIL, description="The file arrived slower than RECORDING_MIN_BYTES_PER_SECOND."),
             411: R411,
             413: R413,
             429: R429,

@@ -65,6 +65,15 @@ class FakeSMTP:
             self._listener.close()
             self._listener = None
 
+    @contextlib.contextmanager
+    def down(self):
+        """Connection refused while inside; up again on the same port after."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
     def hang(self, at: str, seconds: float, connections: int = 1) -> None:
         self.hang_at, self.hang_seconds, self.hang_connections = at, seconds, connections
         self.data_received.clear()

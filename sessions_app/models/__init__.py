@@ -1,6 +1,7 @@
 """What happens inside a session: its chat (messages.py) and its recordings (recordings.py)."""
 
 from sessions_app.models.messages import (
+    MessageDigest,
     MessageReport,
     ReadCursor,
     ReportReason,
@@ -9,4 +10,4 @@ from sessions_app.models.messages import (
 )
 from sessions_app.models.recordings import *  # noqa: F403
 
-__all__ = ["MessageReport", "ReadCursor", "ReportReason", "ReportStatus", "SessionMessage"]
+__all__ = ["MessageDigest", "MessageReport", "ReadCursor", "ReportReason", "ReportStatus", "SessionMessage"]

@@ -125,3 +125,28 @@ class ReadCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} read {self.session_id} up to {self.last_read_seq}"
+
+
+class MessageDigest(models.Model):
+    """One participant's missed-message email for one session (sessions_app/digests.py).
+
+    ``due_at`` is set when a message arrives while the participant has no socket in the room
+    and none is pending yet: the email is due 10 minutes later, covering the messages from
+    ``first_seq`` on that are still unread then. ``last_sent_*`` keep the hourly limit and keep
+    a message out of a second email."""
+
+    session = models.ForeignKey("k12.Booking", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    first_seq = models.PositiveBigIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_sent_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "user"], name="digest_one_per_session_user")]
+        indexes = [
+            models.Index(fields=["due_at"], condition=models.Q(due_at__isnull=False), name="digest_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"digest of {self.session_id} for {self.user_id}"

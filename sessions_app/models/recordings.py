@@ -15,7 +15,8 @@ class RecordingStatus(models.TextChoices):
     # A direct-to-S3 multipart upload has started; the parts go straight to the bucket and
     # no object exists at the key yet.
     UPLOADING = "uploading", "Uploading"
-    # The bytes are in storage and are being verified and measured.
+    # The bytes are in storage and are being verified and measured, then (``verified_at`` set)
+    # prepared for playback by a worker (poster frame, faststart); the original stays playable.
     PROCESSING = "processing", "Processing"
     # Verified audio/video, measured, playable.
     READY = "ready", "Ready"
@@ -50,6 +51,11 @@ class SessionRecording(models.Model):
     checksum_sha256 = models.CharField(max_length=64, blank=True, help_text="Of the uploaded bytes (direct uploads).")
     # S3's id of the multipart upload while status is "uploading".
     multipart_upload_id = models.CharField(max_length=1024, blank=True)
+    # When the content was verified as audio/video and measured; from then on the bytes are a
+    # recording, whatever the background processing (sessions_app/recording_processing.py) does.
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # The poster frame (JPEG) of a video, stored next to it; empty for audio or until processed.
+    poster = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

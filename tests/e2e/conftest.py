@@ -34,7 +34,15 @@ def daphnes(django_db_setup, django_db_blocker, e2e_redis):
         pytest.fail("end-to-end tests need PostgreSQL: run them with DATABASE_URL set (make test does)")
     ARTIFACTS.mkdir(exist_ok=True)
     # the same signing key as this process, so tokens minted by the tests are valid there
-    env = app_env(database_url(settings), e2e_redis.url, DJANGO_SECRET_KEY=django_settings.SECRET_KEY)
+    # Background tasks (a recording's processing, email) run in the server process here, as with
+    # `make run`: these tests are about the servers and the browser; tests/k12/test_email_worker.py
+    # drives real workers.
+    env = app_env(
+        database_url(settings),
+        e2e_redis.url,
+        DJANGO_SECRET_KEY=django_settings.SECRET_KEY,
+        CELERY_TASK_ALWAYS_EAGER="1",
+    )
     servers = [Daphne(env, log=ARTIFACTS / f"daphne-{i}.log") for i in (1, 2)]
     for server in servers:
         server.start()

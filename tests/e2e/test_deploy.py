@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -15,90 +15,108 @@ import websockets
 import yaml
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.e2e.servers import ROOT, free_port, wait_for_port
+from tests.e2e.servers import ROOT, free_port
+from tests.e2e.slow_clients import Gunicorn, Nginx, render_nginx, timed_gets, trickle_the_adversarial_load
 from tests.e2e.test_socketio import SioClient
+from tests.sessions_app.conftest import make_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live"), pytest.mark.django_db(transaction=True)]
 
 
-def render_nginx(tmp_path, listen: int, api: int, ws: int):
-    conf = (ROOT / "docker" / "nginx.conf").read_text()
-    for old, new in (
-        ("server api:8000;", f"server 127.0.0.1:{api};"),
-        ("server ws:8001;", f"server 127.0.0.1:{ws};"),
-        ("listen 80;", f"listen 127.0.0.1:{listen};"),
-        ("/tmp/", f"{tmp_path}/"),
-        ("error_log /dev/stderr warn;", f"error_log {tmp_path}/error.log warn;"),
-        ("access_log /dev/stdout;", f"access_log {tmp_path}/access.log;"),
-    ):
-        assert old in conf, old
-        conf = conf.replace(old, new)
-    path = tmp_path / "nginx.conf"
-    path.write_text(conf)
-    return path
+@pytest.fixture
+def gunicorn(daphnes, tmp_path):
+    """The REST process (sync workers, as docker/Dockerfile) and the upload pool (threads, as
+    compose.yaml's `uploads`), both serving this project."""
+    env = dict(daphnes[0].env, DB_CONN_MAX_AGE="60", MEDIA_ROOT=str(tmp_path / "media"))
+    rest = Gunicorn(env, ["-w", "2", "--timeout", "60"]).start()
+    uploads = Gunicorn(dict(env, DB_CONN_MAX_AGE="0"), ["-k", "gthread", "-w", "1", "--threads", "8"]).start()
+    yield SimpleNamespace(port=rest.port, uploads=uploads.port)
+    rest.stop()
+    uploads.stop()
 
 
 @pytest.fixture
-def gunicorn(daphnes):
-    port = free_port()
-    env = dict(daphnes[0].env, DB_CONN_MAX_AGE="60")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "k12.wsgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port, proc)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def test_nginx_proxies_rest_and_websocket_upgrades(world, daphnes, gunicorn, tmp_path):
+def proxy(daphnes, gunicorn, tmp_path):
     listen = free_port()
-    conf = render_nginx(tmp_path, listen, gunicorn, daphnes[0].port)
-    check = subprocess.run(["nginx", "-t", "-c", str(conf), "-p", str(tmp_path)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"])
+    conf = render_nginx(tmp_path, listen, gunicorn.port, daphnes[0].port, gunicorn.uploads)
+    nginx = Nginx(conf, tmp_path, listen).start()
+    yield f"http://127.0.0.1:{listen}", listen
+    nginx.stop()
+
+
+def test_nginx_proxies_rest_and_websocket_upgrades(world, proxy):
+    base, listen = proxy
+    assert requests.get(f"{base}/healthz", timeout=10).json() == {"status": "ok"}
+    token = str(AccessToken.for_user(world.tutor))
+    sid = str(world.booking.id)
+
+    async def scenario():
+        async with websockets.connect(f"ws://127.0.0.1:{listen}/ws/encounters/", origin="http://127.0.0.1") as ws:
+            await ws.send(json.dumps({"type": "auth", "token": token}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            await ws.send(json.dumps({"type": "joinSession", "sessionId": sid}))
+            assert json.loads(await ws.recv())["type"] == "joined"
+            posted = await asyncio.to_thread(
+                requests.post,
+                f"{base}/api/sessions/{sid}/messages",
+                json={"text": "through nginx"},
+                headers={"Authorization": f"Bearer {AccessToken.for_user(world.parent)}"},
+                timeout=10,
+            )
+            assert posted.status_code == 201, posted.text
+            frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+            assert frame["type"] == "newMessage" and frame["message"]["text"] == "through nginx"
+
+    asyncio.run(scenario())
+
+    # the guide's socket.io client through the proxy: long-polling, then the upgrade
+    with SioClient(SimpleNamespace(http=base), token) as client:
+        assert client.expect("open")["transport"] == "polling"
+        assert client.expect("upgrade")["transport"] == "websocket"
+        client.expect("connect")
+        assert client.join(sid)["status"] == "ok"
+
+
+def test_slow_clients_leave_the_rest_answering_and_uploads_working(world, proxy):
+    # given 50 clients trickling request bodies to ordinary endpoints (anonymous logins and a
+    # parent's posts) and 5 trickling a recording upload as the session's tutor
+    base, listen = proxy
+    world.child.recording_consent = True
+    world.child.save(update_fields=["recording_consent"])
+    sid = str(world.booking.id)
+    parent = {"Authorization": f"Bearer {AccessToken.for_user(world.parent)}"}
+    tricklers = trickle_the_adversarial_load(
+        listen, sid, str(AccessToken.for_user(world.parent)), str(AccessToken.for_user(world.tutor))
+    )
+    clip = make_clip("webm", video="libvpx", audio="libopus", seconds=1.0)
     try:
-        wait_for_port(listen, nginx)
-        base = f"http://127.0.0.1:{listen}"
-        assert requests.get(f"{base}/healthz", timeout=10).json() == {"status": "ok"}
-        token = str(AccessToken.for_user(world.tutor))
-        sid = str(world.booking.id)
-
-        async def scenario():
-            async with websockets.connect(f"ws://127.0.0.1:{listen}/ws/encounters/", origin="http://127.0.0.1") as ws:
-                await ws.send(json.dumps({"type": "auth", "token": token}))
-                assert json.loads(await ws.recv())["type"] == "ready"
-                await ws.send(json.dumps({"type": "joinSession", "sessionId": sid}))
-                assert json.loads(await ws.recv())["type"] == "joined"
-                posted = await asyncio.to_thread(
-                    requests.post,
-                    f"{base}/api/sessions/{sid}/messages",
-                    json={"text": "through nginx"},
-                    headers={"Authorization": f"Bearer {AccessToken.for_user(world.parent)}"},
-                    timeout=10,
-                )
-                assert posted.status_code == 201, posted.text
-                frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-                assert frame["type"] == "newMessage" and frame["message"]["text"] == "through nginx"
-
-        asyncio.run(scenario())
-
-        # the guide's socket.io client through the proxy: long-polling, then the upgrade
-        client = SioClient(SimpleNamespace(http=base), token)
-        try:
-            assert client.expect("open")["transport"] == "polling"
-            assert client.expect("upgrade")["transport"] == "websocket"
-            client.expect("connect")
-            assert client.join(sid)["status"] == "ok"
-        finally:
-            client.close()
+        time.sleep(2)  # long enough for a trickler to hold a worker, had it got one
+        # when an upload is made meanwhile (by staff), and ordinary requests are made
+        upload = ThreadPoolExecutor(1).submit(
+            requests.post,
+            f"{base}/api/sessions/{sid}/recordings",
+            files={"file": ("clip.webm", clip, "video/webm")},
+            headers={"Authorization": f"Bearer {AccessToken.for_user(world.admin)}"},
+            timeout=60,
+        )
+        health = timed_gets(f"{base}/healthz", 20)
+        me = timed_gets(f"{base}/api/me", 20, headers=parent)
+        # then every one of them answers, and the upload completes
+        assert None not in health and None not in me
+        assert upload.result().status_code == 201, upload.result().text
+        # the tutor holds at most 2 uploads in flight: the other 3 were refused at the door
+        answers = tricklers.answered()
+        refused = [line for line in answers if b" 429 " in line]
+        assert len(refused) == 3
     finally:
-        nginx.terminate()
-        nginx.wait(timeout=10)
+        tricklers.stop()
+
+
+def test_nginx_answers_its_own_refusals_in_json(world, proxy):
+    base, _ = proxy
+    response = requests.post(f"{base}/api/auth/token", data=b"x" * (11 * 1024 * 1024), timeout=30)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body too large."}
 
 
 def test_compose_file_describes_the_production_layout():
@@ -115,6 +133,14 @@ def test_compose_file_describes_the_production_layout():
         assert env["DATABASE_URL"].startswith("postgres://") and env["AWS_STORAGE_BUCKET_NAME"]
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["ws"]["environment"]["DB_CONN_MAX_AGE"] == "0"
+    # background work: workers and one beat, on the same image and settings (Redis as the broker)
+    assert services["worker"]["command"][:4] == ["celery", "-A", "k12", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "k12", "beat"]
+    for name in ("worker", "beat"):
+        assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis")
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    # the recording upload has a pool of its own, which nginx needs
+    assert "gthread" in services["uploads"]["command"] and "uploads" in services["nginx"]["depends_on"]
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
     assert "USER app" in dockerfile and "collectstatic" in dockerfile and "-slim" in dockerfile
     for line in dockerfile.splitlines():

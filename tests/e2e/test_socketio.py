@@ -93,6 +93,12 @@ class SioClient:
         self.send(emit="joinSession", data={"sessionId": session_id, **extra}, ack=True)
         return self.expect("ack")["data"]
 
+    def __enter__(self) -> SioClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
@@ -164,22 +170,18 @@ def test_join_with_after_gets_what_was_missed_first(world, daphnes):
     headers = bearer(world.parent)
     first = post(daphnes[0], headers, sid, "one").json()
     post(daphnes[0], headers, sid, "two")
-    client = SioClient(daphnes[1], token(world.tutor), transports=["websocket"])
-    try:
+    with SioClient(daphnes[1], token(world.tutor), transports=["websocket"]) as client:
         client.expect("connect")
         assert client.join(sid, after=first["id"])["status"] == "ok"
         post(daphnes[0], headers, sid, "three")
         wait_for(client, 2)
         client.drain(0.5)
         assert [m["text"] for m in client.messages()] == ["two", "three"]
-    finally:
-        client.close()
 
 
 def test_a_refused_join_gets_the_guides_exception_and_nothing_of_the_room(world, daphnes):
     sid = str(world.booking.id)
-    outsider = SioClient(daphnes[0], token(world.other_parent), transports=["websocket"])
-    try:
+    with SioClient(daphnes[0], token(world.other_parent), transports=["websocket"]) as outsider:
         outsider.expect("connect")
         outsider.send(emit="joinSession", data={"sessionId": sid})  # as the guide's client: no ack
         error = outsider.expect("exception")["data"]
@@ -189,14 +191,11 @@ def test_a_refused_join_gets_the_guides_exception_and_nothing_of_the_room(world,
         post(daphnes[1], bearer(world.parent), sid, "private")
         outsider.drain(0.8)
         assert outsider.messages() == []
-    finally:
-        outsider.close()
 
 
 def test_leave_session_stops_delivery(world, daphnes):
     sid = str(world.booking.id)
-    client = SioClient(daphnes[0], token(world.tutor), transports=["websocket"])
-    try:
+    with SioClient(daphnes[0], token(world.tutor), transports=["websocket"]) as client:
         client.expect("connect")
         client.join(sid)
         post(daphnes[1], bearer(world.parent), sid, "in")
@@ -206,8 +205,6 @@ def test_leave_session_stops_delivery(world, daphnes):
         post(daphnes[1], bearer(world.parent), sid, "out")
         client.drain(0.8)
         assert [m["text"] for m in client.messages()] == ["in"]
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize(
@@ -225,30 +222,23 @@ def test_connection_is_refused(world, daphnes, auth, headers):
 
     raw = {"valid": token(world.parent), "refresh": str(RefreshToken.for_user(world.parent))}.get(auth, auth)
     for transports in (None, ["websocket"]):
-        client = SioClient(daphnes[0], raw, transports=transports, headers=headers)
-        try:
+        with SioClient(daphnes[0], raw, transports=transports, headers=headers) as client:
             assert client.expect("connect_error", "connect")["event"] == "connect_error"
-        finally:
-            client.close()
 
 
 def test_a_browser_session_cookie_authenticates(world, daphnes):
     browser = DjangoClient()
     browser.force_login(world.parent)
     cookie = f"sessionid={browser.cookies['sessionid'].value}"
-    client = SioClient(daphnes[0], headers={"cookie": cookie})
-    try:
+    with SioClient(daphnes[0], headers={"cookie": cookie}) as client:
         client.expect("connect")
         assert client.join(str(world.booking.id))["status"] == "ok"
-    finally:
-        client.close()
 
 
 def test_a_member_who_lost_access_leaves_the_room(world, daphnes, e2e_redis):
     """The server is told access changed (the services do this): the socket leaves at once."""
     sid = str(world.booking.id)
-    student = SioClient(daphnes[1], token(world.student_user), transports=["websocket"])
-    try:
+    with SioClient(daphnes[1], token(world.student_user), transports=["websocket"]) as student:
         student.expect("connect")
         student.join(sid)
         Student.objects.filter(pk=world.child.pk).update(user=None)  # the login is unlinked
@@ -262,21 +252,16 @@ def test_a_member_who_lost_access_leaves_the_room(world, daphnes, e2e_redis):
         post(daphnes[0], bearer(world.parent), sid, "not for you")
         student.drain(0.8)
         assert student.messages() == []
-    finally:
-        student.close()
 
 
 def test_flooding_is_rate_limited(world, daphnes):
-    client = SioClient(daphnes[0], token(world.parent), transports=["websocket"])
-    try:
+    with SioClient(daphnes[0], token(world.parent), transports=["websocket"]) as client:
         client.expect("connect")
         for _ in range(40):
             client.send(emit="leaveSession", data={"sessionId": str(world.booking.id)})
         client.drain(1.0)
         messages = [e["data"]["message"] for e in client.events if e["event"] == "exception"]
         assert "Too many events; slow down." in messages
-    finally:
-        client.close()
 
 
 def test_polling_requests_answer(daphnes):
@@ -290,17 +275,13 @@ def test_the_socket_cap_counts_socketio_and_ws_sockets_together(world, daphnes):
     and a /ws/ socket, are refused; once it closes the place is free again."""
     capped = Daphne({**daphnes[0].env, "WS_MAX_SOCKETS_PER_USER": "1"})
     with running(capped):
-        first = SioClient(capped, token(world.parent), transports=["websocket"])
-        try:
+        with SioClient(capped, token(world.parent), transports=["websocket"]) as first:
             first.expect("connect")
-            second = SioClient(capped, token(world.parent), transports=["websocket"])
-            try:
+            with SioClient(capped, token(world.parent), transports=["websocket"]) as second:
                 assert second.expect("connect_error", "connect") == {
                     "event": "connect_error",
                     "message": "Too many sockets for this user",
                 }
-            finally:
-                second.close()
 
             async def ws_refused():
                 async with websockets.connect(capped.ws, origin=ORIGIN, open_timeout=10) as ws:
@@ -310,10 +291,5 @@ def test_the_socket_cap_counts_socketio_and_ws_sockets_together(world, daphnes):
                     return closed.value.rcvd.code
 
             assert asyncio.run(ws_refused()) == 4409
-        finally:
-            first.close()
-        again = SioClient(capped, token(world.parent), transports=["websocket"])
-        try:
+        with SioClient(capped, token(world.parent), transports=["websocket"]) as again:
             assert again.expect("connect", "connect_error", timeout=20)["event"] == "connect"
-        finally:
-            again.close()

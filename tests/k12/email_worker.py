@@ -8,7 +8,7 @@ from django.db import connection
 
 from k12.celery import app as celery_app
 from tests.e2e.servers import database_url
-from tests.workers import FakeSMTP
+from tests.workers import FakeSMTP, worker_env
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +38,16 @@ def through_the_broker(smtp):
 
 def allocation_body(world) -> dict:
     return {"studentId": str(world.child.id), "tutorId": str(world.tutor.id), "subjectId": str(world.physics.id)}
+
+
+def email_worker_env(database_url: str, smtp: FakeSMTP, **extra: str) -> dict[str, str]:
+    """A worker's environment: this test process's database, Redis and queue, the fake SMTP."""
+    return worker_env(
+        database_url,
+        settings.REDIS_URL,
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+        smtp,
+        DJANGO_SECRET_KEY=settings.SECRET_KEY,
+        EMAIL_TIMEOUT="30",
+        **extra,
+    )

@@ -26,6 +26,7 @@ CANCELLERS = PARTICIPANTS | {"student_user": 403}
 BOOKERS = {role: 403 for role in ROLES} | {"anonymous": 401, "admin": 201, "parent": 201}
 STAFF = {role: 403 for role in ROLES} | {"anonymous": 401, "admin": 200}
 NOBODY = {role: 403 for role in ROLES} | {"anonymous": 401}
+MOVERS = BOOKERS | {"admin": 200, "parent": 200}
 
 
 def only(ok: dict[str, int], default: int = 403) -> dict[str, int]:
@@ -111,6 +112,11 @@ TABLE = {
     "POST sessions": ("/api/sessions", _session_body, BOOKERS),
     "GET sessions/<str:session_id>": (S, None, PARTICIPANTS),
     "POST sessions/<str:session_id>/cancel": (S + "/cancel", lambda w, t, r: {}, CANCELLERS),
+    "POST sessions/<str:session_id>/reschedule": (
+        S + "/reschedule",
+        lambda w, t, r: {"starts_at": next_slot(4, 11).isoformat()},
+        MOVERS,
+    ),
     "GET sessions/<str:session_id>/messages": (S + "/messages", None, PARTICIPANTS),
     "POST sessions/<str:session_id>/messages": (
         S + "/messages",
@@ -153,6 +159,11 @@ TABLE = {
     # the signed link is its own credential: without one, nobody plays it (anonymous included)
     "GET recordings/<str:recording_id>/file": (
         "/api/recordings/{t.recording.id}/file",
+        None,
+        {role: 403 for role in ROLES},
+    ),
+    "GET recordings/<str:recording_id>/poster": (
+        "/api/recordings/{t.recording.id}/poster",
         None,
         {role: 403 for role in ROLES},
     ),

@@ -4,12 +4,17 @@ never waits for SMTP; a failing SMTP server is retried, and recorded once retrie
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.test import Client
 
 from k12.models import Notification
-from tests.k12.email_worker import allocation_body, smtp, test_database_url, through_the_broker  # noqa: F401
-from tests.workers import CeleryWorker, wait_until, worker_env
+from tests.k12.email_worker import (  # noqa: F401
+    allocation_body,
+    email_worker_env,
+    smtp,
+    test_database_url,
+    through_the_broker,
+)
+from tests.workers import CeleryWorker, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery")]
 
@@ -18,15 +23,11 @@ RETRIES = 2
 
 @pytest.fixture(scope="module")
 def worker(test_database_url, smtp):  # noqa: F811
-    env = worker_env(
+    env = email_worker_env(
         test_database_url,
-        settings.REDIS_URL,
-        settings.CELERY_TASK_DEFAULT_QUEUE,
         smtp,
-        DJANGO_SECRET_KEY=settings.SECRET_KEY,
-        EMAIL_TIMEOUT="30",
         NOTIFICATION_EMAIL_RETRIES=str(RETRIES),
-        NOTIFICATION_EMAIL_RETRY_SECONDS="0.2",
+        NOTIFICATION_EMAIL_RETRY_SECONDS="1",  # time to bring the server back between attempts
     )
     process = CeleryWorker(env, "email", concurrency=2).start()
     yield process
@@ -62,14 +63,11 @@ def test_a_hanging_smtp_server_does_not_hold_the_request(world, api, worker, thr
 
 
 def test_smtp_down_is_retried_until_it_is_back(world, api, worker, through_the_broker, smtp):  # noqa: F811
-    smtp.stop()
-    try:
+    with smtp.down():
         api(world.admin).post("/api/admin/allocations", allocation_body(world), format="json")
         note = Notification.objects.get(user=world.tutor)
         wait_until(lambda: email_status(note) == "retrying")
         assert "Connection refused" in note.email_error
-    finally:
-        smtp.start()
     [mail] = smtp.wait_for_mails(1)
     assert mail.recipients == [world.tutor.email]
     wait_until(lambda: email_status(note) == "sent")
@@ -77,13 +75,10 @@ def test_smtp_down_is_retried_until_it_is_back(world, api, worker, through_the_b
 
 
 def test_smtp_down_for_good_is_recorded_and_shown_to_staff(world, api, worker, through_the_broker, smtp):  # noqa: F811
-    smtp.stop()
-    try:
+    with smtp.down():
         api(world.admin).post("/api/admin/allocations", allocation_body(world), format="json")
         note = Notification.objects.get(user=world.tutor)
         wait_until(lambda: email_status(note) == "failed")
-    finally:
-        smtp.start()
     assert note.email_attempts == 1 + RETRIES
     assert "Connection refused" in note.email_error
     assert smtp.mails == []

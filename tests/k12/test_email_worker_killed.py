@@ -4,24 +4,25 @@ delivered again to another worker, and the email reaches the server once."""
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 
 from k12.models import Notification
-from tests.k12.email_worker import allocation_body, smtp, test_database_url, through_the_broker  # noqa: F401
-from tests.workers import CeleryWorker, wait_until, worker_env
+from tests.k12.email_worker import (  # noqa: F401
+    allocation_body,
+    email_worker_env,
+    smtp,
+    test_database_url,
+    through_the_broker,
+)
+from tests.workers import CeleryWorker, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery")]
 
 
 @pytest.fixture(scope="module")
 def two_workers(test_database_url, smtp):  # noqa: F811
-    env = worker_env(
+    env = email_worker_env(
         test_database_url,
-        settings.REDIS_URL,
-        settings.CELERY_TASK_DEFAULT_QUEUE,
         smtp,
-        DJANGO_SECRET_KEY=settings.SECRET_KEY,
-        EMAIL_TIMEOUT="30",
         # a dead worker's message is handed on after 2 s, looked for every second; its claim on
         # the email lapses after 3 s
         CELERY_VISIBILITY_TIMEOUT="2",

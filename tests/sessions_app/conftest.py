@@ -25,6 +25,7 @@ import av
 import boto3
 import pytest
 import requests
+from django.test import TestCase
 
 import k12.settings
 
@@ -166,6 +167,13 @@ def post_parts(client, booking, parts, **extra):
 
 def upload(client, booking, content: bytes, name: str = "lesson.mp4", content_type: str = "video/mp4"):
     return post_parts(client, booking, [("file", name, content, content_type)])
+
+
+def upload_processed(client, booking, content: bytes, **kwargs):
+    """An upload, and the processing its commit hands to a worker (poster, faststart), run
+    before this returns, as an eagerly run task does outside a test's transaction."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return upload(client, booking, content, **kwargs)
 
 
 # --- Local storage ----------------------------------------------------------------------------

@@ -14,12 +14,13 @@ import pytest
 import requests
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.test import TestCase
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
 from sessions_app.models import RecordingStatus, SessionRecording
 from sessions_app.recording_maintenance import recording_orphans_clean
-from tests.sessions_app.conftest import KEY, upload, url
+from tests.sessions_app.conftest import KEY, upload, upload_processed, url
 
 pytestmark = pytest.mark.usefixtures("s3_storage")
 
@@ -62,14 +63,16 @@ def test_the_storage_is_production_s3_without_overwrites(s3_storage):
 
 
 def test_direct_upload_lands_in_the_bucket_and_plays_from_a_presigned_url(world, api, samples, s3_storage, settings):
-    response = upload(api(world.tutor), world.booking, samples.mp4)
+    response = upload_processed(api(world.tutor), world.booking, samples.mp4)
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["content_type"] == "video/mp4" and body["duration_seconds"] == 2
     recording = SessionRecording.objects.get()
-    assert s3_storage.keys() == [recording.storage_key]
-    assert KEY.match(recording.storage_key)
-    assert s3_storage.body(recording.storage_key) == samples.mp4
+    assert sorted(s3_storage.keys()) == sorted([recording.storage_key, recording.poster])
+    assert KEY.match(recording.storage_key) and KEY.match(recording.poster)
+    # processed in the bucket: the faststart copy replaced the upload
+    stored = s3_storage.body(recording.storage_key)
+    assert stored.index(b"moov") < stored.index(b"mdat") and samples.mp4.index(b"mdat") < samples.mp4.index(b"moov")
 
     listed = api(world.parent).get(url(world.booking)).json()
     file_url = listed[0]["file_url"]
@@ -79,9 +82,12 @@ def test_direct_upload_lands_in_the_bucket_and_plays_from_a_presigned_url(world,
     assert "X-Amz-Signature" in query and query["response-content-type"] == ["video/mp4"]
 
     played = requests.get(file_url, timeout=10)
-    assert played.status_code == 200 and played.content == samples.mp4
+    assert played.status_code == 200 and played.content == stored
     ranged = requests.get(file_url, headers={"Range": "bytes=0-99"}, timeout=10)
-    assert ranged.status_code == 206 and ranged.content == samples.mp4[:100]
+    assert ranged.status_code == 206 and ranged.content == stored[:100]
+    poster = requests.get(listed[0]["poster_url"], timeout=10)
+    assert poster.status_code == 200 and poster.headers["Content-Type"] == "image/jpeg"
+    assert poster.content[:2] == b"\xff\xd8"  # a JPEG's start-of-image marker
 
 
 def test_refused_upload_stores_nothing_in_the_bucket(world, api, samples, s3_storage):
@@ -93,7 +99,9 @@ def test_refused_upload_stores_nothing_in_the_bucket(world, api, samples, s3_sto
 def test_delete_removes_the_object_and_the_link_stops_working(
     world, api, samples, s3_storage, django_capture_on_commit_callbacks
 ):
-    created = upload(api(world.tutor), world.booking, samples.mp4).json()
+    assert upload_processed(api(world.tutor), world.booking, samples.mp4).status_code == 201
+    [created] = api(world.tutor).get(url(world.booking)).json()
+    assert len(s3_storage.keys()) == 2  # the recording and its poster
     with django_capture_on_commit_callbacks(execute=True):
         assert api(world.tutor).delete(f"/api/recordings/{created['id']}").status_code == 204
     assert s3_storage.keys() == []
@@ -116,17 +124,20 @@ def test_multipart_upload_end_to_end(world, api, samples, s3_storage):
     assert len(s3_storage.open_uploads()) == 1
 
     parts = put_parts(body, samples.big_mkv)
-    done = complete(client, world.booking, body["upload_id"], parts)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        done = complete(client, world.booking, body["upload_id"], parts)
     assert done.status_code == 201, done.content
-    recording = done.json()
+    assert done.json()["status"] == "processing"  # verified; then the worker's part
+    [recording] = client.get(url(world.booking)).json()
     assert recording["id"] == body["upload_id"]
     assert recording["status"] == "ready"
     assert recording["content_type"] == "video/x-matroska"
     assert recording["duration_seconds"] == 2
     assert recording["file_size_bytes"] == len(samples.big_mkv)
-    key = SessionRecording.objects.get().storage_key
+    row = SessionRecording.objects.get()
+    key = row.storage_key
     assert KEY.match(key)["ext"] == "mkv"
-    assert s3_storage.keys() == [key] and s3_storage.open_uploads() == []
+    assert sorted(s3_storage.keys()) == sorted([key, row.poster]) and s3_storage.open_uploads() == []
     assert requests.get(recording["file_url"], timeout=30).content == samples.big_mkv
 
     # a retry of the completion returns the recording and changes nothing

@@ -617,6 +617,7 @@
 
   let recordingsNext = null;
   let lastPlayerRefresh = 0;
+  let processingPoll = null; // a worker is preparing a recording: look again shortly
 
   function recordingElement(recording) {
     const name = recording.filename || "Recording";
@@ -641,6 +642,7 @@
         "aria-labelledby": headingId,
       });
       if (kind === "video") player.setAttribute("playsinline", "");
+      if (kind === "video" && recording.poster_url) player.setAttribute("poster", recording.poster_url);
       // The signed link expires (RECORDING_URL_TTL_SECONDS): a player that fails asks for a
       // fresh list, at most every 30 s so a file that cannot play does not loop.
       player.addEventListener("error", () => {
@@ -693,6 +695,12 @@
       const { data, links } = await K.api(url || `${base}/recordings`);
       if (!more) ui.recordings.replaceChildren();
       for (const recording of data) ui.recordings.append(recordingElement(recording));
+      if (!more && !processingPoll && data.some((recording) => recording.status === "processing")) {
+        processingPoll = setTimeout(() => {
+          processingPoll = null;
+          loadRecordings();
+        }, 5000);
+      }
       recordingsNext = links.next || null;
       ui.recordingsMore.hidden = !recordingsNext;
       countRecordings();
