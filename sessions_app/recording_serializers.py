@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -47,11 +46,12 @@ class RecordingSerializer(serializers.ModelSerializer):
         staff = request is not None and permissions.is_admin(request.user)
         return make(recording, request=request, staff=staff)
 
-    @extend_schema_field(OpenApiTypes.URI)
+    # null until the recording is ready
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_file_url(self, recording: SessionRecording) -> str | None:
         return self._link(playback_url, recording)
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_poster_url(self, recording: SessionRecording) -> str | None:
         return self._link(poster_url, recording)
 
