@@ -21,10 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,6 +37,7 @@ from tests.e2e.slow_clients import (  # noqa: E402
     render_nginx,
     timed_gets,
     trickle_the_adversarial_load,
+    upload_in_background,
 )
 
 BEFORE = "7bb7641"
@@ -77,13 +75,7 @@ def scenario(label: str, env: dict, ids: dict, probes: int, timeout: float, medi
         tricklers = trickle_the_adversarial_load(listen, sid, parent, tutor)
         try:
             time.sleep(3)
-            upload = ThreadPoolExecutor(1).submit(
-                requests.post,
-                f"{base}/api/sessions/{sid}/recordings",
-                files={"file": ("clip.webm", media, "video/webm")},
-                headers={"Authorization": f"Bearer {admin}"},
-                timeout=120,
-            )
+            upload = upload_in_background(base, sid, admin, media)
             # a layout that answers nothing is not waited on for the whole series
             health = timed_gets(f"{base}/healthz", probes, timeout=timeout, give_up=10)
             me = timed_gets(
