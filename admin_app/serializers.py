@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import django_filters
 from rest_framework import serializers
 
+from k12.filters import StrictFilterSet
 from k12.models import Allocation, AllocationStatus, Student, Subject, User
 from k12.serializers import PersonSerializer, StudentBriefSerializer, SubjectSerializer, uuid_ref
 
@@ -62,9 +64,21 @@ class AllocationSerializer(serializers.ModelSerializer):
 
 
 class AllocationCreateSerializer(serializers.Serializer):
+    """The guide's ``{studentId, tutorId, subjectId}``; the API's snake_case names
+    (``student_id``, ...) are accepted too."""
+
     studentId = uuid_ref(Student.objects.all())
     tutorId = uuid_ref(User.objects.all())
     subjectId = uuid_ref(Subject.objects.all())
+
+    SNAKE = {"student_id": "studentId", "tutor_id": "tutorId", "subject_id": "subjectId"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = {
+                self.SNAKE.get(name, name): value for name, value in data.items() if self.SNAKE.get(name) not in data
+            }
+        return super().to_internal_value(data)
 
 
 class AllocationResultSerializer(serializers.Serializer):
@@ -75,23 +89,18 @@ class AllocationResultSerializer(serializers.Serializer):
     allocation = AllocationSerializer()
 
 
-class SearchSerializer(serializers.Serializer):
-    q = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, help_text="Words that must all match (case-insensitive)."
+class SearchFilter(StrictFilterSet):
+    blank_allowed = ("q",)
+    q = django_filters.CharFilter(
+        method="search", max_length=100, label="Search words; each must match (case-insensitive)."
     )
 
+    def search(self, queryset, name, value):
+        return queryset  # the view's selector searches (admin_app.selectors)
 
-class AllocationFilterSerializer(serializers.Serializer):
-    """Query-string filters. DRF reads `?status=` as "not given" (HTML form semantics); in a
-    query string an empty filter is malformed, so it is a 400 like any other bad value."""
 
-    status = serializers.ChoiceField(choices=AllocationStatus.choices, required=False)
-    studentId = serializers.UUIDField(required=False)
-    tutorId = serializers.UUIDField(required=False)
-    subjectId = serializers.UUIDField(required=False)
-
-    def to_internal_value(self, data):
-        blank = {name: ["May not be blank."] for name in self.fields if data.get(name, None) == ""}
-        if blank:
-            raise serializers.ValidationError(blank)
-        return super().to_internal_value(data)
+class AllocationFilter(StrictFilterSet):
+    status = django_filters.ChoiceFilter(choices=AllocationStatus.choices)
+    student_id = django_filters.UUIDFilter()
+    tutor_id = django_filters.UUIDFilter()
+    subject_id = django_filters.UUIDFilter()
