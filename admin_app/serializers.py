@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from admin_app import selectors
 from k12.filters import StrictFilterSet
 from k12.models import Allocation, AllocationStatus, Student, Subject, User
 from k12.serializers import PersonSerializer, StudentBriefSerializer, SubjectSerializer, uuid_ref
@@ -41,14 +44,37 @@ class AdminStudentSerializer(serializers.ModelSerializer):
 
 class AdminTutorSerializer(serializers.ModelSerializer):
     subjects = serializers.SerializerMethodField()
+    free_weekly_hours = serializers.SerializerMethodField(
+        help_text="With `subject`: weekly availability less the sessions booked in the coming 7 days, in hours."
+    )
+    active_allocations = serializers.SerializerMethodField(
+        help_text="With `subject`: how many students the tutor teaches now, in any subject."
+    )
 
     class Meta:
         model = User
-        fields = ["id", "first_name", "last_name", "email", "is_active", "subjects"]
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "is_active",
+            "subjects",
+            "free_weekly_hours",
+            "active_allocations",
+        ]
 
     def get_subjects(self, tutor: User) -> list[str]:
         # .all() reads the selector's prefetch: no query per tutor.
         return [subject.name for subject in tutor.subjects.all()]
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_free_weekly_hours(self, tutor: User) -> float | None:
+        return selectors.free_weekly_hours(tutor) if hasattr(tutor, "free_minutes") else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_active_allocations(self, tutor: User) -> int | None:
+        return getattr(tutor, "active_allocations", None)
 
 
 class AllocationSerializer(serializers.ModelSerializer):
@@ -97,6 +123,33 @@ class SearchFilter(StrictFilterSet):
 
     def search(self, queryset, name, value):
         return queryset  # the view's selector searches (admin_app.selectors)
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class IdOf(django_filters.ModelChoiceFilter):
+    """An object named by its id in the query string (an unknown or malformed id is a 400)."""
+
+
+class TutorFilter(SearchFilter):
+    """``q``; ``subject``: only the active tutors who teach it, best fit first, with their load;
+    ``available_for`` (with ``subject``): leave out that student's current tutor of it."""
+
+    subject = IdOf(
+        queryset=Subject.objects.all(), method="matched", label="Match tutors for this subject (best fit first)."
+    )
+    available_for = IdOf(
+        queryset=Student.objects.all(), method="matched", label="With `subject`: the student being allocated."
+    )
+
+    def matched(self, queryset, name, value):
+        return queryset  # the view's selector matches (admin_app.selectors.tutor_matches)
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if valid and self.form.cleaned_data.get("available_for") and not self.form.cleaned_data.get("subject"):
+            self.form.add_error("available_for", "Give `subject` too: tutors are matched for a subject.")
+            return False
+        return valid
 
 
 class AllocationFilter(StrictFilterSet):

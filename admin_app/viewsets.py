@@ -21,11 +21,12 @@ from admin_app.serializers import (
     AllocationSerializer,
     SearchFilter,
     StatsSerializer,
+    TutorFilter,
 )
 from k12 import permissions, services
 from k12.api import R400, R401, R403, R404, R409
 from k12.filters import reject_unknown_query_params
-from k12.models import Allocation
+from k12.models import Allocation, User
 from k12.pagination import LinkHeaderCursorPagination
 from k12.viewsets import ApiViewSet
 
@@ -40,6 +41,13 @@ class NewestFirst(LinkHeaderCursorPagination):
 
 class TutorPagination(LinkHeaderCursorPagination):
     ordering = ("-date_joined", "id")
+
+    def get_ordering(self, request, queryset, view):
+        # Matched for a subject: best fit first, as tutor_matches orders them (keyset on the
+        # free minutes, an integer).
+        if "free_minutes" in queryset.query.annotations:
+            return ("-free_minutes", "active_allocations", "id")
+        return super().get_ordering(request, queryset, view)
 
 
 class StatsView(APIView):
@@ -77,16 +85,26 @@ class AdminStudentViewSet(mixins.ListModelMixin, StaffViewSet):
     list=extend_schema(
         tags=["admin"],
         summary="Every tutor with the names of the subjects they teach; `?q=` searches names, emails, subjects.",
+        description=(
+            "`?subject=<id>`: only the active tutors who teach it, best fit first (most free hours a week, then "
+            "fewest active allocations), each with `free_weekly_hours` and `active_allocations`; "
+            "`&available_for=<student id>` leaves out that student's current tutor of the subject."
+        ),
         responses={200: AdminTutorSerializer(many=True), 400: R400, 401: R401, 403: R403},
     )
 )
 class AdminTutorViewSet(mixins.ListModelMixin, StaffViewSet):
     serializer_class = AdminTutorSerializer
-    filterset_class = SearchFilter
+    filterset_class = TutorFilter
     pagination_class = TutorPagination
 
     def get_queryset(self):
-        return selectors.admin_tutors(q=self.request.query_params.get("q"))
+        params = TutorFilter(self.request.query_params, queryset=User.objects.none())
+        # An invalid query string is refused by the filter backend (400 naming the parameter).
+        data = params.form.cleaned_data if params.is_valid() else {}
+        return selectors.admin_tutors(
+            q=self.request.query_params.get("q"), subject=data.get("subject"), student=data.get("available_for")
+        )
 
 
 @extend_schema_view(
