@@ -3,33 +3,14 @@ the API, from the same selector (admin_app.selectors.tutor_matches) as the alloc
 
 from __future__ import annotations
 
-from datetime import time
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from k12 import services
-from k12.models import TutorAvailability
-from tests.admin_app.conftest import new_student, new_tutor
+from tests.admin_app.conftest import new_tutor
 from tests.admin_app.test_lists import walk
 
 URL = "/api/admin/tutors"
-
-
-@pytest.fixture
-def math_tutors(world):
-    """Tom (84 h a week less tomorrow's hour, one allocation), Bea (10 h, none), Cy (84 h, two)."""
-    bea = new_tutor(world.math, first="Bea", last="Busy")
-    TutorAvailability.objects.create(tutor=bea, weekday=0, start_time=time(9), end_time=time(19))
-    cy = new_tutor(world.math, first="Cy", last="Crowded")
-    for day in range(7):
-        TutorAvailability.objects.create(tutor=cy, weekday=day, start_time=time(8), end_time=time(20))
-    for name in ("Ann", "Bob"):
-        services.allocation_create(
-            created_by=world.admin, student=new_student(world.parent, first=name), tutor=cy, subject=world.math
-        )
-    return {"bea": bea, "cy": cy}
 
 
 def rows(response) -> list[tuple]:
