@@ -133,14 +133,16 @@ def main() -> None:
     parser.add_argument("--eager-hanging-requests", type=int, default=3)
     parser.add_argument("--emails", type=int, default=500)
     parser.add_argument("--mp4-mib", type=int, default=100)
+    parser.add_argument("--database", default=DB, help="made and dropped by the run")
     args = parser.parse_args()
+    db = args.database
 
-    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    psql(f"CREATE DATABASE {DB}")
+    psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    psql(f"CREATE DATABASE {db}")
     tmp = Path(tempfile.mkdtemp(prefix="k12-bench-bg-"))
     redis = RedisServer().start()
     smtp = FakeSMTP().start()
-    database = f"{PG}/{DB}"
+    database = f"{PG}/{db}"
     base_env = app_env(
         database,
         redis.url,
@@ -279,7 +281,7 @@ for note in notes:
             server.stop()
         smtp.stop()
         redis.stop()
-        psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         subprocess.run(["rm", "-rf", str(tmp)], check=False)
     lines.append("")
     lines.append(f"load average after: {os.getloadavg()}")

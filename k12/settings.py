@@ -377,7 +377,7 @@ NOTIFICATION_EMAIL_LEASE_SECONDS = float(env_str("NOTIFICATION_EMAIL_LEASE_SECON
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "memory://"  # nothing is ever sent through it: tasks run eagerly
+    CELERY_BROKER_URL = "memory://localhost/"  # nothing is ever sent through it: tasks run eagerly
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "k12")
 # A task is acknowledged when it has finished, not when it is received: a worker killed mid-task
 # (or its machine) leaves the message to be delivered again; every task is idempotent.
@@ -432,7 +432,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BAS
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "k12.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
