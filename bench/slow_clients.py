@@ -21,16 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from fanout import DB, PG, PRODUCTION, SECRET, setup_database  # noqa: E402
+from fanout import DB, PG, PRODUCTION, setup_database  # noqa: E402
 
 from tests.e2e.servers import app_env, free_port  # noqa: E402
 from tests.e2e.slow_clients import (  # noqa: E402
@@ -40,6 +37,7 @@ from tests.e2e.slow_clients import (  # noqa: E402
     render_nginx,
     timed_gets,
     trickle_the_adversarial_load,
+    upload_in_background,
 )
 
 BEFORE = "7bb7641"
@@ -77,13 +75,7 @@ def scenario(label: str, env: dict, ids: dict, probes: int, timeout: float, medi
         tricklers = trickle_the_adversarial_load(listen, sid, parent, tutor)
         try:
             time.sleep(3)
-            upload = ThreadPoolExecutor(1).submit(
-                requests.post,
-                f"{base}/api/sessions/{sid}/recordings",
-                files={"file": ("clip.webm", media, "video/webm")},
-                headers={"Authorization": f"Bearer {admin}"},
-                timeout=120,
-            )
+            upload = upload_in_background(base, sid, admin, media)
             # a layout that answers nothing is not waited on for the whole series
             health = timed_gets(f"{base}/healthz", probes, timeout=timeout, give_up=10)
             me = timed_gets(
@@ -119,7 +111,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a probe waits for its answer")
     args = parser.parse_args()
     ids = setup_database()
-    env = app_env(f"{PG}/{DB}", "", **PRODUCTION, DJANGO_SECRET_KEY=SECRET)
+    env = app_env(f"{PG}/{DB}", "", **PRODUCTION)
     media = clip()
     results = {label: scenario(label, env, ids, args.probes, args.timeout, media) for label in ("before", "after")}
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()

@@ -11,7 +11,11 @@ its paginator's (``limit``, ``cursor``) on lists, and what the view declares in
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from rest_framework.exceptions import ValidationError
@@ -39,9 +43,16 @@ class EmptyFilterSet(StrictFilterSet):
     """The filter set of a list that has no filters: only paging parameters are known."""
 
 
-def known_query_params(view) -> set[str]:
-    known = set(getattr(view, "extra_query_params", {}).get(getattr(view, "action", None), ()))
-    if getattr(view, "action", None) == "list":
+def _action(view, request) -> str | None:
+    """A viewset's action (None for a method it does not serve); a plain view's method."""
+    if hasattr(view, "action"):
+        return view.action
+    return request.method.lower()
+
+
+def known_query_params(view, action: str | None) -> set[str]:
+    known = set(getattr(view, "extra_query_params", {}).get(action, ()))
+    if action == "list":
         filterset_class = getattr(view, "filterset_class", None)
         if filterset_class is not None:
             known.update(filterset_class.base_filters)
@@ -54,10 +65,33 @@ def known_query_params(view) -> set[str]:
 
 
 def reject_unknown_query_params(view, request) -> None:
-    """400 naming every query parameter the view does not know for this action."""
-    unknown = sorted(set(request.query_params) - known_query_params(view))
+    """400 naming every query parameter the view does not know for this action. A method the
+    view does not serve (no action) is its 405, whatever the query; OPTIONS describes the view."""
+    action = _action(view, request)
+    if action in (None, "metadata", "options"):
+        return
+    unknown = sorted(set(request.query_params) - known_query_params(view, action))
     if unknown:
         raise ValidationError({name: [UNKNOWN] for name in unknown})
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, in UTC: PostgreSQL refuses offsets beyond +-15:59, which ISO 8601
+    allows (a 500 for ``?from=0219-01-21T21:37:09-17:00``), and a far date moved by its offset
+    can leave the calendar (a 400 here)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("Date-time out of range.", code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
 
 
 class StrictFilterBackend(DjangoFilterBackend):

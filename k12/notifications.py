@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from k12.formats import iso
 from k12.models import Allocation, Booking, EmailStatus, Notification, User
+from k12.selectors import session_participants
 
 logger = logging.getLogger(__name__)
 
@@ -194,21 +195,52 @@ def notification_emails_sweep(*, grace: timedelta = timedelta(minutes=5)) -> int
     return len(ids)
 
 
-def notify_booking_event(*, booking: Booking, kind: str) -> None:
-    """The parent hears of every new or cancelled session of their child."""
-    parent = booking.student.parent
-    when = booking.starts_at.strftime("%Y-%m-%d %H:%M UTC")
-    verb = "scheduled" if kind == "booking_created" else "cancelled"
-    notification_create(
-        user=parent,
-        kind=kind,
-        title=f"Session {verb}: {booking.subject.name} on {when}",
-        body=(
-            f"{booking.subject.name} with {booking.tutor.display_name} for "
-            f"{booking.student.first_name}, {when}, {booking.duration_minutes} minutes, was {verb}."
-        ),
-        data={"sessionId": str(booking.id)},
-    )
+def _when(moment) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+_BOOKING_VERBS = {"booking_created": "scheduled", "booking_moved": "moved", "booking_cancelled": "cancelled"}
+
+
+def notify_booking_event(*, booking: Booking, kind: str, previous_starts_at=None) -> None:
+    """The session's parent, the child's login and the tutor hear of every new, moved or
+    cancelled session. ``kind``: booking_created, booking_moved (``previous_starts_at`` is the
+    old time), booking_cancelled."""
+    verb = _BOOKING_VERBS[kind]
+    when = _when(booking.starts_at)
+    subject = booking.subject.name
+    title = f"Session {verb}: {subject} on {when}"
+    what = f"{subject} with {booking.tutor.display_name} for {booking.student.first_name}"
+    if kind == "booking_moved":
+        body = f"{what}, {booking.duration_minutes} minutes, moved from {_when(previous_starts_at)} to {when}."
+    else:
+        body = f"{what}, {when}, {booking.duration_minutes} minutes, was {verb}."
+    data = {"sessionId": str(booking.id)}
+    if previous_starts_at is not None:
+        data["previousStartsAt"] = iso(previous_starts_at)
+    for person in session_participants(booking):
+        notification_create(user=person, kind=kind, title=title, body=body, data=data)
+
+
+def notify_message_hidden(*, message) -> None:
+    """Staff hid a message in a child's session: the child's parent and the child's login hear
+    of it (never what it said)."""
+    booking = message.session
+    subject = booking.subject.name
+    for person in session_participants(booking):
+        if person.pk == booking.tutor_id:
+            continue
+        notification_create(
+            user=person,
+            kind="message_hidden",
+            title=f"A message was hidden in {booking.student.first_name}'s {subject} session",
+            body=(
+                f"Staff hid a message in the {subject} session with {booking.tutor.display_name} on "
+                f"{_when(booking.starts_at)}. It is kept for the safeguarding record; contact the school "
+                "if you have questions."
+            ),
+            data={"sessionId": str(booking.id), "messageId": str(message.id)},
+        )
 
 
 def notify_allocation_event(*, allocation: Allocation, kind: str) -> None:

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from k12 import permissions
-from k12.filters import StrictFilterSet
+from k12.filters import StrictFilterSet, UtcDateTimeFilter
 from k12.models import Booking, BookingStatus, Student, Subject, TutorAvailability, User
 from k12.services import MAX_DURATION_MINUTES, MIN_DURATION_MINUTES
 
@@ -75,7 +75,16 @@ class StudentSerializer(serializers.ModelSerializer):
         read_only_fields = ["recording_consent"]
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]:[0-5][0-9]$", "example": "08:00:00"})
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time in the window's own ``timezone``, without an offset (OpenAPI's "time"
+    format requires one)."""
+
+
 class AvailabilityWindowSerializer(serializers.ModelSerializer):
+    start_time = LocalTimeField(read_only=True)
+    end_time = LocalTimeField(read_only=True)
+
     class Meta:
         model = TutorAvailability
         fields = ["weekday", "start_time", "end_time", "timezone"]
@@ -171,6 +180,16 @@ class BookingCreateSerializer(serializers.Serializer):
     duration_minutes = serializers.IntegerField(min_value=MIN_DURATION_MINUTES, max_value=MAX_DURATION_MINUTES)
 
 
+class BookingRescheduleSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    duration_minutes = serializers.IntegerField(
+        min_value=MIN_DURATION_MINUTES,
+        max_value=MAX_DURATION_MINUTES,
+        required=False,
+        help_text="Unchanged if left out.",
+    )
+
+
 class BookingCancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -179,11 +198,11 @@ class BookingFilter(StrictFilterSet):
     """``status``, ``from`` (starts at or after) and ``to`` (starts before), ISO 8601."""
 
     status = django_filters.ChoiceFilter(choices=BookingStatus.choices)
-    to = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt", label="Starts before (ISO 8601).")
+    to = UtcDateTimeFilter(field_name="starts_at", lookup_expr="lt", label="Starts before (ISO 8601).")
 
 
 # `from` is a Python keyword: declared after the class.
-BookingFilter.base_filters["from"] = django_filters.IsoDateTimeFilter(
+BookingFilter.base_filters["from"] = UtcDateTimeFilter(
     field_name="starts_at", lookup_expr="gte", label="Starts at or after (ISO 8601)."
 )
 
@@ -192,7 +211,10 @@ class NotificationOut(serializers.Serializer):
     """Documentation of ``k12.notifications.notification_payload``'s shape (that function renders it)."""
 
     id = serializers.UUIDField()
-    kind = serializers.CharField(help_text="allocation_created, allocation_ended, booking_created, booking_cancelled")
+    kind = serializers.CharField(
+        help_text="allocation_created, allocation_ended, booking_created, booking_moved, booking_cancelled, "
+        "message_hidden"
+    )
     title = serializers.CharField()
     body = serializers.CharField()
     data = serializers.DictField(help_text="Ids of what it is about, e.g. `sessionId` or `allocationId`.")

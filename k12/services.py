@@ -147,6 +147,69 @@ def booking_create(
         raise field_error("tutor_id", "That user is not an active tutor.")
     if not TutorSubject.objects.filter(tutor=tutor, subject=subject).exists():
         raise field_error("subject_id", "This tutor does not teach that subject.")
+    ends_at = _check_slot(
+        student=student, tutor=tutor, subject=subject, starts_at=starts_at, duration_minutes=duration_minutes
+    )
+    try:
+        with transaction.atomic():
+            _lock_people(tutor, student)
+            _refuse_overlaps(tutor, student, starts_at, ends_at)
+            booking = Booking.objects.create(
+                student=student,
+                tutor=tutor,
+                subject=subject,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                duration_minutes=duration_minutes,
+                created_by=created_by,
+            )
+            _on_booking_event(booking, "booking_created")
+    except IntegrityError as exc:  # the PostgreSQL exclusion constraint, should a lock be bypassed
+        _overlap_conflict(exc)
+    return booking
+
+
+def booking_reschedule(
+    *, booking: Booking, changed_by: User, starts_at: datetime, duration_minutes: int | None = None
+) -> Booking:
+    """Move a scheduled session to another time (and length; the same by default): the student's
+    parent or an admin (403); 409 unless it is still scheduled. The new slot obeys the booking
+    rules (allocation, availability, no overlap for the tutor or the student, the session's own
+    old slot aside). The session's parent, child's login and tutor are notified
+    (``booking_moved``, with the old time)."""
+    if not permissions.can_reschedule_booking(changed_by, booking):
+        raise PermissionDenied("Only the student's parent or an admin can move a session.")
+    duration_minutes = booking.duration_minutes if duration_minutes is None else duration_minutes
+    ends_at = _check_slot(
+        student=booking.student,
+        tutor=booking.tutor,
+        subject=booking.subject,
+        starts_at=starts_at,
+        duration_minutes=duration_minutes,
+    )
+    try:
+        with transaction.atomic():
+            _lock_people(booking.tutor, booking.student)
+            locked = (
+                Booking.objects.select_for_update(of=("self",))
+                .select_related("student", "tutor", "subject")
+                .get(pk=booking.pk)
+            )
+            if locked.status != BookingStatus.SCHEDULED:
+                raise Conflict(f"The session is already {locked.status}.")
+            _refuse_overlaps(locked.tutor, locked.student, starts_at, ends_at, exclude=locked.pk)
+            previous = locked.starts_at
+            locked.starts_at, locked.ends_at, locked.duration_minutes = starts_at, ends_at, duration_minutes
+            locked.save(update_fields=["starts_at", "ends_at", "duration_minutes"])
+            _on_booking_event(locked, "booking_moved", previous_starts_at=previous)
+    except IntegrityError as exc:
+        _overlap_conflict(exc)
+    return locked
+
+
+def _check_slot(*, student: Student, tutor: User, subject: Subject, starts_at: datetime, duration_minutes: int):
+    """The booking rules a slot must meet before any lock is taken (400 on the field at fault).
+    Returns when it ends."""
     if not Allocation.objects.filter(
         student=student, tutor=tutor, subject=subject, status=AllocationStatus.ACTIVE
     ).exists():
@@ -161,29 +224,22 @@ def booking_create(
     ends_at = starts_at + timedelta(minutes=duration_minutes)
     if not _tutor_available(tutor, starts_at, ends_at):
         raise field_error("starts_at", "The tutor is not available at that time.")
+    return ends_at
 
-    try:
-        with transaction.atomic():
-            _lock_people(tutor, student)
-            if _overlapping(Booking.objects.filter(tutor=tutor), starts_at, ends_at).exists():
-                raise Conflict("The tutor already has a session at that time.")
-            if _overlapping(Booking.objects.filter(student=student), starts_at, ends_at).exists():
-                raise Conflict("The student already has a session at that time.")
-            booking = Booking.objects.create(
-                student=student,
-                tutor=tutor,
-                subject=subject,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                duration_minutes=duration_minutes,
-                created_by=created_by,
-            )
-            _on_booking_event(booking, "booking_created")
-    except IntegrityError as exc:  # the PostgreSQL exclusion constraint, should a lock be bypassed
-        if "booking_no_overlap" in str(exc):
-            raise Conflict("The tutor or the student already has a session at that time.") from exc
-        raise
-    return booking
+
+def _refuse_overlaps(tutor: User, student: Student, starts_at: datetime, ends_at: datetime, exclude=None) -> None:
+    """409 when the tutor or the student has another scheduled session in the slot (the caller
+    holds both rows' locks)."""
+    for field, label in ((tutor, "tutor"), (student, "student")):
+        others = Booking.objects.filter(**{label: field}).exclude(pk=exclude)
+        if _overlapping(others, starts_at, ends_at).exists():
+            raise Conflict(f"The {label} already has a session at that time.")
+
+
+def _overlap_conflict(exc: IntegrityError):
+    if "booking_no_overlap" in str(exc):
+        raise Conflict("The tutor or the student already has a session at that time.") from exc
+    raise exc
 
 
 def booking_cancel(*, booking: Booking, cancelled_by: User, reason: str = "") -> Booking:
@@ -219,12 +275,11 @@ def bookings_complete_past(*, now: datetime | None = None) -> int:
     )
 
 
-def _on_booking_event(booking: Booking, kind: str) -> None:
-    """Tell the parent about a new or cancelled session (notifications arrive with the admin
-    issue's notification service; until then this is the one place to hook it)."""
+def _on_booking_event(booking: Booking, kind: str, *, previous_starts_at=None) -> None:
+    """Tell the session's people about a new, moved or cancelled session."""
     from k12 import notifications
 
-    notifications.notify_booking_event(booking=booking, kind=kind)
+    notifications.notify_booking_event(booking=booking, kind=kind, previous_starts_at=previous_starts_at)
 
 
 def recording_consent_set(*, student: Student, changed_by: User, granted: bool, request=None) -> Student:

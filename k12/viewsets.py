@@ -20,6 +20,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from k12 import notifications, permissions, selectors, services
 from k12.api import R400, R401, R403, R404, R409
+from k12.authentication import load_viewer
 from k12.filters import EmptyFilterSet, StrictFilterBackend, reject_unknown_query_params
 from k12.models import Booking, Notification, Student, Subject
 from k12.pagination import LinkHeaderCursorPagination
@@ -27,6 +28,7 @@ from k12.serializers import (
     BookingCancelSerializer,
     BookingCreateSerializer,
     BookingFilter,
+    BookingRescheduleSerializer,
     BookingSerializer,
     NotificationOut,
     RecordingConsentSerializer,
@@ -47,9 +49,16 @@ class ApiViewSet(GenericViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication (401) first, then the query
-        # A method the view does not route (TRACE, say) is DRF's 405, whatever its query string.
-        if self.action is not None:
-            reject_unknown_query_params(self, request)
+        reject_unknown_query_params(self, request)  # (a method the view does not route: its 405)
+
+    def check_permissions(self, request):
+        super().check_permissions(request)  # 401 for the anonymous, the views' own guards
+        self.load_objects(request)
+
+    def load_objects(self, request) -> None:
+        """After authentication: read what the request is about. Here, the token's user alone
+        (401 if it is gone or inactive); a view about one session reads the user with it."""
+        load_viewer(request.user)
 
     def get_object(self):
         object_id = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
@@ -82,7 +91,7 @@ class SessionPagination(LinkHeaderCursorPagination):
 class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = BookingSerializer
     permission_classes = [permissions.BookingAccess]
-    booking_actions = {"retrieve": "view", "cancel": "cancel"}
+    booking_actions = {"retrieve": "view", "cancel": "cancel", "reschedule": "reschedule"}
     filterset_class = BookingFilter
     pagination_class = SessionPagination
     object_label = "Session"
@@ -127,6 +136,25 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         body.is_valid(raise_exception=True)
         booking = services.booking_cancel(
             booking=booking, cancelled_by=request.user, reason=body.validated_data["reason"]
+        )
+        return Response(self.get_serializer(booking).data)
+
+    @extend_schema(
+        tags=["sessions"],
+        summary="Move a scheduled session to another time (the student's parent, or an admin).",
+        request=BookingRescheduleSerializer,
+        responses={200: BookingSerializer, 400: R400, 401: R401, 403: R403, 404: R404, 409: R409},
+    )
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request: Request, session_id: str) -> Response:
+        booking = self.get_object()
+        body = BookingRescheduleSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        booking = services.booking_reschedule(
+            booking=booking,
+            changed_by=request.user,
+            starts_at=body.validated_data["starts_at"],
+            duration_minutes=body.validated_data.get("duration_minutes"),
         )
         return Response(self.get_serializer(booking).data)
 

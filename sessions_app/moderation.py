@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from k12 import permissions, realtime
+from k12 import notifications, permissions, realtime
 from k12.audit import audit_record
 from k12.errors import Conflict, field_error
 from k12.models import AuditAction, User
@@ -91,6 +91,14 @@ def message_screen(message: SessionMessage) -> MessageReport | None:
         return None
 
 
+def _with_session(message: SessionMessage) -> SessionMessage:
+    """The message with its session, the child, the parent, the child's login and the tutor (who
+    is told, and what the notification names), read in one query."""
+    return SessionMessage.objects.select_related(
+        "session__subject", "session__tutor", "session__student__parent", "session__student__user"
+    ).get(pk=message.pk)
+
+
 def _broadcast_hidden(message: SessionMessage, hidden: bool) -> None:
     frame = json.dumps(
         {
@@ -111,7 +119,8 @@ def _broadcast_hidden(message: SessionMessage, hidden: bool) -> None:
 def message_hide(*, message: SessionMessage, moderator: User, reason: str = "", request=None) -> SessionMessage:
     """Staff hide a message: it stays stored, staff keep seeing it, everyone else gets a
     placeholder from now on (REST, the live room's replay) and the room is told at once
-    (``messageHidden``). Open reports on it are marked actioned. Hiding twice changes nothing."""
+    (``messageHidden``). Open reports on it are marked actioned. The child's parent and login are
+    notified (``message_hidden``). Hiding twice changes nothing."""
     if not permissions.is_admin(moderator):
         raise PermissionDenied("Only staff can hide messages.")
     with transaction.atomic():
@@ -130,6 +139,7 @@ def message_hide(*, message: SessionMessage, moderator: User, reason: str = "", 
                 request=request,
             )
             transaction.on_commit(lambda: _broadcast_hidden(locked, True))
+            notifications.notify_message_hidden(message=_with_session(locked))
         MessageReport.objects.filter(message=locked, status=ReportStatus.OPEN).update(
             status=ReportStatus.ACTIONED, resolved_by=moderator, resolved_at=timezone.now()
         )

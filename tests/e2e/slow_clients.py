@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -183,3 +184,14 @@ def trickle_the_adversarial_load(port: int, session_id: str, parent_token: str, 
             headers={"Authorization": f"Bearer {tutor_token}"},
         )
     return tricklers.start()
+
+
+def upload_in_background(base: str, session_id: str, token: str, clip: bytes, timeout: float = 120) -> Future:
+    """A recording upload (a WebM clip) started in another thread; its Future gives the response."""
+    return ThreadPoolExecutor(1).submit(
+        requests.post,
+        f"{base}/api/sessions/{session_id}/recordings",
+        files={"file": ("clip.webm", clip, "video/webm")},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
+    )

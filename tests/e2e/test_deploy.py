@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +15,14 @@ import yaml
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.e2e.servers import ROOT, free_port
-from tests.e2e.slow_clients import Gunicorn, Nginx, render_nginx, timed_gets, trickle_the_adversarial_load
+from tests.e2e.slow_clients import (
+    Gunicorn,
+    Nginx,
+    render_nginx,
+    timed_gets,
+    trickle_the_adversarial_load,
+    upload_in_background,
+)
 from tests.e2e.test_socketio import SioClient
 from tests.sessions_app.conftest import make_clip
 
@@ -92,13 +98,7 @@ def test_slow_clients_leave_the_rest_answering_and_uploads_working(world, proxy)
     try:
         time.sleep(2)  # long enough for a trickler to hold a worker, had it got one
         # when an upload is made meanwhile (by staff), and ordinary requests are made
-        upload = ThreadPoolExecutor(1).submit(
-            requests.post,
-            f"{base}/api/sessions/{sid}/recordings",
-            files={"file": ("clip.webm", clip, "video/webm")},
-            headers={"Authorization": f"Bearer {AccessToken.for_user(world.admin)}"},
-            timeout=60,
-        )
+        upload = upload_in_background(base, sid, str(AccessToken.for_user(world.admin)), clip)
         health = timed_gets(f"{base}/healthz", 20)
         me = timed_gets(f"{base}/api/me", 20, headers=parent)
         # then every one of them answers, and the upload completes

@@ -110,3 +110,12 @@ def test_pages_outside_the_api_keep_their_html_errors():
     response = Client().get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_a_date_time_with_an_offset_postgresql_refuses_is_read_in_utc(world):
+    client = client_for(world.parent)
+    response = client.get("/api/sessions", {"from": "0219-01-21T21:37:09-17:00", "to": "3336-07-28T22:21:15Z"})
+    assert response.status_code == 200, response.content[:200]
+    assert [s["id"] for s in response.json()] == [str(world.booking.id)]
+    off_the_calendar = client.get("/api/sessions", {"from": "0001-01-01T00:00:00+05:00"})
+    assert off_the_calendar.status_code == 400 and "from" in off_the_calendar.json()

@@ -81,7 +81,9 @@ def test_ended_allocation_notifies_the_tutor_once(world, mailoutbox, django_capt
     assert [m.to for m in mailoutbox] == [[world.tutor.email]]
 
 
-def test_new_and_cancelled_sessions_notify_the_parent_once_each(world, mailoutbox, django_capture_on_commit_callbacks):
+def test_new_and_cancelled_sessions_notify_the_family_and_the_tutor_once_each(
+    world, mailoutbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         booking = services.booking_create(
             created_by=world.admin,
@@ -93,12 +95,13 @@ def test_new_and_cancelled_sessions_notify_the_parent_once_each(world, mailoutbo
         )
     with django_capture_on_commit_callbacks(execute=True):
         services.booking_cancel(booking=booking, cancelled_by=world.tutor)
-    rows = list(Notification.objects.order_by("created_at").values_list("user_id", "kind", "data"))
-    assert rows == [
-        (world.parent.id, "booking_created", {"sessionId": str(booking.id)}),
-        (world.parent.id, "booking_cancelled", {"sessionId": str(booking.id)}),
-    ]
-    assert [m.to for m in mailoutbox] == [[world.parent.email], [world.parent.email]]
+    rows = list(Notification.objects.values_list("user_id", "kind", "data"))
+    people = (world.parent, world.student_user, world.tutor)
+    data = {"sessionId": str(booking.id)}
+    assert sorted(rows, key=str) == sorted(
+        [(p.id, kind, data) for p in people for kind in ("booking_created", "booking_cancelled")], key=str
+    )
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(p.email for p in people for _ in range(2))
 
 
 def test_refused_requests_notify_no_one(world, api, mailoutbox, django_capture_on_commit_callbacks):
