@@ -12,19 +12,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.core.exceptions import ValidationError
 from django.db.models import (
     Count,
-    DurationField,
     Exists,
-    ExpressionWrapper,
-    F,
+    IntegerField,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
     Sum,
-    Value,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, ExtractHour, ExtractMinute, TruncDate
 from django.utils import timezone
 
 from k12.models import (
@@ -140,17 +137,24 @@ def admin_students(*, q: str | None = None) -> QuerySet[Student]:
     return _search(qs, q, ["first_name", "last_name", "parent__email", "user__email"])
 
 
-def admin_tutors(*, q: str | None = None) -> QuerySet[User]:
+def admin_tutors(
+    *, q: str | None = None, subject: Subject | None = None, student: Student | None = None
+) -> QuerySet[User]:
     """Every tutor with the subjects they teach (two queries per page: the page, the subjects),
-    searchable by name, email or a subject's name."""
+    searchable by name, email or a subject's name. With ``subject``: ``tutor_matches`` (only the
+    active tutors who teach it, best fit first, each with their free time and active
+    allocations; ``student`` leaves out that student's current tutor of the subject)."""
 
     def teaches(word: str) -> Q:
         # A subquery rather than a join: a tutor matching two subjects stays one row.
         return Q(id__in=TutorSubject.objects.filter(subject__name__icontains=word).values("tutor_id"))
 
-    qs = User.objects.filter(role=Role.TUTOR).prefetch_related(
-        Prefetch("subjects", queryset=Subject.objects.order_by("name"))
-    )
+    if subject is not None:
+        qs = tutor_matches(subject=subject, student=student)
+    else:
+        qs = User.objects.filter(role=Role.TUTOR).prefetch_related(
+            Prefetch("subjects", queryset=Subject.objects.order_by("name"))
+        )
     return _search(qs, q, ["first_name", "last_name", "email"], extra=teaches)
 
 
@@ -234,29 +238,28 @@ def week_timetable(*, week_start: date, subject: Subject | None = None) -> Timet
 
 # --- Tutor matching ------------------------------------------------------------------------
 
-ZERO = Value(timedelta(0), output_field=DurationField())
 
-
-def _duration(end: str, start: str) -> ExpressionWrapper:
-    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+def _minutes_of_day(field: str):
+    return ExtractHour(field) * 60 + ExtractMinute(field)
 
 
 def tutor_matches(*, subject: Subject, student: Student | None = None, now: datetime | None = None) -> QuerySet[User]:
     """Active tutors who teach ``subject``, best fit first, each annotated with
 
-    - ``free_time``: weekly availability less the sessions (not cancelled) booked in the
-      coming seven days, as a duration (negative when overbooked);
+    - ``free_minutes``: weekly availability less the sessions (not cancelled) booked in the
+      coming seven days, in minutes (negative when overbooked);
     - ``active_allocations``: how many students they currently teach, any subject.
 
     Best fit: the most free time, then the fewest active allocations, then by name. With
     ``student``, the tutor who already teaches that student the subject is left out (a second
-    allocation of the pair would be refused). Two queries: the tutors, their subjects."""
+    allocation of the pair would be refused). Whole minutes, so the same SQL runs on SQLite and
+    PostgreSQL. Two queries: the tutors, their subjects."""
     now = now or timezone.now()
     weekly = (
         TutorAvailability.objects.filter(tutor=OuterRef("pk"))
         .order_by()
         .values("tutor")
-        .annotate(total=Sum(_duration("end_time", "start_time")))
+        .annotate(total=Sum(_minutes_of_day("end_time") - _minutes_of_day("start_time")))
         .values("total")
     )
     booked = (
@@ -264,7 +267,7 @@ def tutor_matches(*, subject: Subject, student: Student | None = None, now: date
         .exclude(status=BookingStatus.CANCELLED)
         .order_by()
         .values("tutor")
-        .annotate(total=Sum(_duration("ends_at", "starts_at")))
+        .annotate(total=Sum("duration_minutes"))
         .values("total")
     )
     allocations = (
@@ -282,21 +285,18 @@ def tutor_matches(*, subject: Subject, student: Student | None = None, now: date
         qs = qs.exclude(id__in=current.values("tutor_id"))
     return (
         qs.annotate(
-            free_time=ExpressionWrapper(
-                Coalesce(Subquery(weekly, output_field=DurationField()), ZERO)
-                - Coalesce(Subquery(booked, output_field=DurationField()), ZERO),
-                output_field=DurationField(),
-            ),
+            free_minutes=Coalesce(Subquery(weekly, output_field=IntegerField()), 0)
+            - Coalesce(Subquery(booked, output_field=IntegerField()), 0),
             active_allocations=Coalesce(Subquery(allocations), 0),
         )
         .prefetch_related(Prefetch("subjects", queryset=Subject.objects.order_by("name")))
-        .order_by("-free_time", "active_allocations", "first_name", "last_name", "id")
+        .order_by("-free_minutes", "active_allocations", "first_name", "last_name", "id")
     )
 
 
 def free_weekly_hours(tutor: User) -> float:
     """``tutor_matches``' free time in hours, to one decimal."""
-    return round(tutor.free_time.total_seconds() / 3600, 1)
+    return round(tutor.free_minutes / 60, 1)
 
 
 # --- The audit trail's targets -------------------------------------------------------------

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from admin_app import selectors
+from k12.filters import StrictFilterSet
 from k12.models import Allocation, AllocationStatus, Student, Subject, User
 from k12.serializers import PersonSerializer, StudentBriefSerializer, SubjectSerializer, uuid_ref
 
@@ -39,14 +44,37 @@ class AdminStudentSerializer(serializers.ModelSerializer):
 
 class AdminTutorSerializer(serializers.ModelSerializer):
     subjects = serializers.SerializerMethodField()
+    free_weekly_hours = serializers.SerializerMethodField(
+        help_text="With `subject`: weekly availability less the sessions booked in the coming 7 days, in hours."
+    )
+    active_allocations = serializers.SerializerMethodField(
+        help_text="With `subject`: how many students the tutor teaches now, in any subject."
+    )
 
     class Meta:
         model = User
-        fields = ["id", "first_name", "last_name", "email", "is_active", "subjects"]
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "is_active",
+            "subjects",
+            "free_weekly_hours",
+            "active_allocations",
+        ]
 
     def get_subjects(self, tutor: User) -> list[str]:
         # .all() reads the selector's prefetch: no query per tutor.
         return [subject.name for subject in tutor.subjects.all()]
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_free_weekly_hours(self, tutor: User) -> float | None:
+        return selectors.free_weekly_hours(tutor) if hasattr(tutor, "free_minutes") else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_active_allocations(self, tutor: User) -> int | None:
+        return getattr(tutor, "active_allocations", None)
 
 
 class AllocationSerializer(serializers.ModelSerializer):
@@ -62,9 +90,21 @@ class AllocationSerializer(serializers.ModelSerializer):
 
 
 class AllocationCreateSerializer(serializers.Serializer):
+    """The guide's ``{studentId, tutorId, subjectId}``; the API's snake_case names
+    (``student_id``, ...) are accepted too."""
+
     studentId = uuid_ref(Student.objects.all())
     tutorId = uuid_ref(User.objects.all())
     subjectId = uuid_ref(Subject.objects.all())
+
+    SNAKE = {"student_id": "studentId", "tutor_id": "tutorId", "subject_id": "subjectId"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = {
+                self.SNAKE.get(name, name): value for name, value in data.items() if self.SNAKE.get(name) not in data
+            }
+        return super().to_internal_value(data)
 
 
 class AllocationResultSerializer(serializers.Serializer):
@@ -75,23 +115,45 @@ class AllocationResultSerializer(serializers.Serializer):
     allocation = AllocationSerializer()
 
 
-class SearchSerializer(serializers.Serializer):
-    q = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, help_text="Words that must all match (case-insensitive)."
+class SearchFilter(StrictFilterSet):
+    blank_allowed = ("q",)
+    q = django_filters.CharFilter(
+        method="search", max_length=100, label="Search words; each must match (case-insensitive)."
     )
 
+    def search(self, queryset, name, value):
+        return queryset  # the view's selector searches (admin_app.selectors)
 
-class AllocationFilterSerializer(serializers.Serializer):
-    """Query-string filters. DRF reads `?status=` as "not given" (HTML form semantics); in a
-    query string an empty filter is malformed, so it is a 400 like any other bad value."""
 
-    status = serializers.ChoiceField(choices=AllocationStatus.choices, required=False)
-    studentId = serializers.UUIDField(required=False)
-    tutorId = serializers.UUIDField(required=False)
-    subjectId = serializers.UUIDField(required=False)
+@extend_schema_field(OpenApiTypes.UUID)
+class IdOf(django_filters.ModelChoiceFilter):
+    """An object named by its id in the query string (an unknown or malformed id is a 400)."""
 
-    def to_internal_value(self, data):
-        blank = {name: ["May not be blank."] for name in self.fields if data.get(name, None) == ""}
-        if blank:
-            raise serializers.ValidationError(blank)
-        return super().to_internal_value(data)
+
+class TutorFilter(SearchFilter):
+    """``q``; ``subject``: only the active tutors who teach it, best fit first, with their load;
+    ``available_for`` (with ``subject``): leave out that student's current tutor of it."""
+
+    subject = IdOf(
+        queryset=Subject.objects.all(), method="matched", label="Match tutors for this subject (best fit first)."
+    )
+    available_for = IdOf(
+        queryset=Student.objects.all(), method="matched", label="With `subject`: the student being allocated."
+    )
+
+    def matched(self, queryset, name, value):
+        return queryset  # the view's selector matches (admin_app.selectors.tutor_matches)
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if valid and self.form.cleaned_data.get("available_for") and not self.form.cleaned_data.get("subject"):
+            self.form.add_error("available_for", "Give `subject` too: tutors are matched for a subject.")
+            return False
+        return valid
+
+
+class AllocationFilter(StrictFilterSet):
+    status = django_filters.ChoiceFilter(choices=AllocationStatus.choices)
+    student_id = django_filters.UUIDFilter()
+    tutor_id = django_filters.UUIDFilter()
+    subject_id = django_filters.UUIDFilter()

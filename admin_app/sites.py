@@ -9,6 +9,9 @@ from datetime import UTC
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.db.models.base import ModelBase
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -79,7 +82,21 @@ class TimetableForm(forms.Form):
 OFF_THE_DESK = {"auth.group", "token_blacklist.outstandingtoken", "token_blacklist.blacklistedtoken"}
 
 
+class StaffLoginForm(AdminAuthenticationForm):
+    """The desk's login: admitted by the one access rule, not by Django's ``is_staff`` flag."""
+
+    def confirm_login_allowed(self, user):
+        AuthenticationForm.confirm_login_allowed(self, user)  # an inactive account
+        if not permissions.can_use_staff_desk(user):
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
+
+
 class StaffAdminSite(admin.AdminSite):
+    login_form = StaffLoginForm
     site_header = "K12 staff desk"
     site_title = "K12 staff desk"
     index_title = "Dashboard"

@@ -348,7 +348,8 @@ def start_gunicorn(args, workers: int, logdir: Path) -> tuple[Server, int]:
         str(BIN / "gunicorn"),
         "k12.wsgi:application",
         "--worker-class",
-        "sync",
+        args.worker_class,
+        *(["--threads", "1", "--keep-alive", "5"] if args.worker_class == "gthread" else []),
         "--workers",
         str(workers),
         "--bind",
@@ -518,19 +519,23 @@ def _per_call(fn, n: int) -> float:
 
 
 def breakdown(fx: dict, session: dict, n: int = 300) -> list[str]:
-    """Where a request's time goes: the hot path's steps (sessions_app/message_fastpath.py), run
-    in its order n times in this process (no HTTP, no concurrency), each timed; and the whole
-    request through Django's WSGI handler. What the whole costs beyond the steps is Django, the
-    middleware, the connection health check and (POST) the rate limit."""
+    """Where a request's time goes: the chat viewset's steps (sessions_app/viewsets.py), run in
+    its order n times in this process (no HTTP, no concurrency), each timed; and the whole
+    request through Django's WSGI handler. What the whole costs beyond the steps is Django and
+    DRF, the middleware, the connection health check and (POST) the rate limit."""
     import io
     from wsgiref.util import setup_testing_defaults
 
     from django.core.handlers.wsgi import WSGIHandler
     from django.db import connection
+    from rest_framework.renderers import JSONRenderer
 
-    from sessions_app import message_fastpath as fastpath
+    from k12 import authentication, permissions
     from sessions_app import selectors, services
-    from sessions_app.payloads import message_payload, wire_payload
+    from sessions_app.payloads import message_payload, row_payload
+
+    jwt = authentication.JWTAuthentication()
+    render = JSONRenderer().render
 
     app = WSGIHandler()
     path = f"/api/sessions/{session['id']}/messages"
@@ -561,29 +566,32 @@ def breakdown(fx: dict, session: dict, n: int = 300) -> list[str]:
             cursor.execute("SELECT 1")
             cursor.fetchall()
 
+    def viewer_and_session():
+        viewer, _ = jwt.authenticate(token_request)
+        booking = permissions.fetch_booking(viewer, session_pk)
+        return viewer, booking
+
     def get_steps():
-        fastpath._verified.clear()
-        user_id = fastpath._bearer_user_id(token_request)
+        authentication._verified.clear()
+        jwt.authenticate(token_request)
         yield "token: decode and verify (first use; later uses are remembered)"
-        fastpath._bearer_user_id(token_request)
-        yield "token: remembered"
-        user, booking, _ = fastpath._viewer_and_session(user_id, session_pk)
-        yield "viewer + session (1 query), then permissions.can_view_booking"
-        rows, _, _ = selectors.wire_page(session_pk, before_seq=None, after_seq=None, limit=PAGE)
-        yield "wire_page(limit=100): 1 query, 101 rows rendered as text by PostgreSQL"
-        data = [wire_payload(row, staff=False) for row in rows]
-        yield "wire_payload x 100"
-        fastpath._json(data, {})
+        viewer, booking = viewer_and_session()
+        yield "token remembered; viewer + session (1 query, full model objects)"
+        permissions.can_view_booking(viewer, booking)
+        yield "permissions.can_view_booking"
+        page = selectors.messages_page(session_pk, limit=PAGE)
+        yield "messages_page(limit=100): 1 query, 101 rows rendered as text by the database"
+        data = [row_payload(row, staff=False) for row in page.messages]
+        yield "row_payload x 100"
+        render(data)
         yield "JSON rendering"
 
     def post_steps():
-        user_id = fastpath._bearer_user_id(token_request)
-        yield "token (remembered)"
-        user, booking, _ = fastpath._viewer_and_session(user_id, session_pk)
-        yield "viewer + session (1 query), then permissions.can_send_message"
-        message, _ = services.message_create(booking=booking, sender=user, text="hello")
+        viewer, booking = viewer_and_session()
+        yield "token remembered; viewer + session (1 query, full model objects)"
+        message, _ = services.message_create(booking=booking, sender=viewer, text="hello")
         yield "message_create: one statement (seq bump + INSERT, autocommit), then the PUBLISH on commit"
-        fastpath._json(message_payload(message), {})
+        render(message_payload(message))
         yield "payload + JSON rendering"
 
     def run_steps(steps, count):
@@ -933,7 +941,13 @@ def main() -> int:
     parser.add_argument("--db", default="k12_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--sizes", default="100,10000,1000000")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers (see README, Benchmarks)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (see README, Benchmarks)")
+    parser.add_argument(
+        "--worker-class",
+        default="gthread",
+        choices=["gthread", "sync"],
+        help="gthread (one thread, keep-alive: production's REST tier) or sync (a connection per request)",
+    )
     parser.add_argument("--samples", type=int, default=400, help="measured rounds of the latency part")
     parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/nest-seed"))
     parser.add_argument("--peer-port", type=int, default=3000)
@@ -999,7 +1013,8 @@ def main() -> int:
 
         say()
         say(
-            f"## Our app: gunicorn {args.workers} sync workers on k12.wsgi, DEBUG off, DB_CONN_MAX_AGE=60, "
+            f"## Our app: gunicorn {args.workers} {args.worker_class} workers on k12.wsgi, DEBUG off, "
+            "DB_CONN_MAX_AGE=60, "
             "Redis channel layer"
         )
         server, port = start_gunicorn(args, args.workers, logdir)

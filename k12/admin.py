@@ -16,7 +16,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from admin_app import selectors
 from admin_app.export import CsvExportMixin
 from admin_app.paginator import EstimatedCountPaginator
-from k12 import services
+from k12 import permissions, services
 from k12.errors import Conflict
 from k12.models import (
     Allocation,
@@ -149,7 +149,7 @@ class UserAdmin(CsvExportMixin, DjangoUserAdmin):
     def save_model(self, request, obj, form, change):
         obj.email = obj.email.lower()
         # Admin-site access follows the role, whatever the checkbox said.
-        obj.is_staff = obj.role == "admin" or obj.is_superuser
+        obj.is_staff = permissions.is_staff_role(obj.role)
         activate = None
         if change and "is_active" in form.changed_data:
             # the checkbox goes through the service (audit, revoked tokens, sockets closed)
@@ -224,6 +224,7 @@ class StudentAdmin(CsvExportMixin, admin.ModelAdmin):
     search_fields = ["first_name", "last_name", "parent__email", "user__email"]
     list_select_related = ["parent", "user"]
     raw_id_fields = ["parent", "user"]
+    readonly_fields = ["recording_consent_changed_at", "recording_consent_changed_by"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
@@ -237,11 +238,15 @@ class StudentAdmin(CsvExportMixin, admin.ModelAdmin):
             return
         # Moving a child to another parent, or its login, changes who sees its sessions: that
         # goes through the services (audited, open sockets told at once).
+        # So does the parent's consent to record (audited, like the parent's own change).
         stored = Student.objects.get(pk=obj.pk)
-        parent, login = obj.parent, obj.user
+        parent, login, consent = obj.parent, obj.user, obj.recording_consent
         obj.parent_id, obj.user_id = stored.parent_id, stored.user_id
+        obj.recording_consent = stored.recording_consent
         super().save_model(request, obj, form, change)
         try:
+            if "recording_consent" in form.changed_data:
+                services.recording_consent_set(student=obj, changed_by=request.user, granted=consent, request=request)
             if "parent" in form.changed_data:
                 services.student_parent_set(student=obj, changed_by=request.user, parent=parent, request=request)
             if "user" in form.changed_data:

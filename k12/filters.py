@@ -43,9 +43,16 @@ class EmptyFilterSet(StrictFilterSet):
     """The filter set of a list that has no filters: only paging parameters are known."""
 
 
-def known_query_params(view) -> set[str]:
-    known = set(getattr(view, "extra_query_params", {}).get(getattr(view, "action", None), ()))
-    if getattr(view, "action", None) == "list":
+def _action(view, request) -> str | None:
+    """A viewset's action (None for a method it does not serve); a plain view's method."""
+    if hasattr(view, "action"):
+        return view.action
+    return request.method.lower()
+
+
+def known_query_params(view, action: str | None) -> set[str]:
+    known = set(getattr(view, "extra_query_params", {}).get(action, ()))
+    if action == "list":
         filterset_class = getattr(view, "filterset_class", None)
         if filterset_class is not None:
             known.update(filterset_class.base_filters)
@@ -58,8 +65,12 @@ def known_query_params(view) -> set[str]:
 
 
 def reject_unknown_query_params(view, request) -> None:
-    """400 naming every query parameter the view does not know for this action."""
-    unknown = sorted(set(request.query_params) - known_query_params(view))
+    """400 naming every query parameter the view does not know for this action. A method the
+    view does not serve (no action) is its 405, whatever the query; OPTIONS describes the view."""
+    action = _action(view, request)
+    if action in (None, "metadata", "options"):
+        return
+    unknown = sorted(set(request.query_params) - known_query_params(view, action))
     if unknown:
         raise ValidationError({name: [UNKNOWN] for name in unknown})
 

@@ -35,7 +35,9 @@ class UserManager(BaseUserManager["User"]):
         if not email:
             raise ValueError("A user needs an email address.")
         user = self.model(email=self.normalize_email(email).lower(), **extra)
-        user.is_staff = user.role == Role.ADMIN
+        from k12.permissions import is_staff_role  # the permissions module builds on the models
+
+        user.is_staff = is_staff_role(user.role)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -83,18 +85,18 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_full_name(self) -> str:
         return self.display_name
 
-    # The staff desk's rights follow the role (k12/permissions.py: admin is staff), not
-    # per-model permission rows: an active admin may do in the Django admin whatever each
-    # ModelAdmin allows at all (read-only admins still refuse changes for everyone).
+    # The staff desk's rights are the one access rule (k12.permissions.can_use_staff_desk), not
+    # per-model permission rows or the superuser flag: staff may do in the Django admin whatever
+    # each ModelAdmin allows at all (read-only admins still refuse changes for everyone).
     def has_perm(self, perm, obj=None) -> bool:
-        if self.is_active and self.role == Role.ADMIN:
-            return True
-        return super().has_perm(perm, obj)
+        from k12.permissions import can_use_staff_desk
+
+        return can_use_staff_desk(self)
 
     def has_module_perms(self, app_label) -> bool:
-        if self.is_active and self.role == Role.ADMIN:
-            return True
-        return super().has_module_perms(app_label)
+        from k12.permissions import can_use_staff_desk
+
+        return can_use_staff_desk(self)
 
     def get_short_name(self) -> str:
         return self.first_name

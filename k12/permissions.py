@@ -247,10 +247,31 @@ def get_or_404(queryset, object_id, label: str):
         raise Http404(f"{label} not found.") from None
 
 
+def fetch_booking(user, booking_id) -> Booking:
+    """The session ``booking_id`` with its student (for the predicates), or Http404 if there is
+    none (malformed ids included). When ``user`` is a token's user not yet read from the
+    database, it is read in the same query (``k12.selectors.booking_and_viewer``): 401 if it is
+    gone or inactive."""
+    from k12 import selectors
+    from k12.authentication import pending_viewer_id
+
+    viewer_id = pending_viewer_id(user)
+    pk = parse_uuid(booking_id)
+    if viewer_id is None or pk is None:
+        if viewer_id is not None:
+            user.is_active  # noqa: B018 - reads the user (401 if gone) before answering 404
+        return get_or_404(Booking.objects.select_related("student", "tutor", "subject"), booking_id, "Session")
+    viewer, booking = selectors.booking_and_viewer(pk, viewer_id)
+    user.resolve(viewer)
+    if booking is None:
+        raise Http404("Session not found.")
+    return booking
+
+
 def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
     """Fetch a session for ``action`` or raise: Http404 if it does not exist, PermissionDenied if
     the user may not. Malformed ids are "does not exist", never a 500."""
-    booking = get_or_404(Booking.objects.select_related("student", "tutor", "subject"), booking_id, "Session")
+    booking = fetch_booking(user, booking_id)
     if not _BOOKING_PREDICATES[action](user, booking):
         raise PermissionDenied(_DENIED_MESSAGES[action])
     return booking

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from k12 import permissions
@@ -31,6 +33,60 @@ def sessions_visible_to(
 
 def students_visible_to(user: User) -> QuerySet[Student]:
     return permissions.students_visible_to(user).order_by("-created_at", "id")
+
+
+_VIEWER_BOOKING_MODELS = ((User, "u"), (Booking, "b"), (Student, "s"))
+_viewer_booking_plan: dict[str, tuple] = {}
+
+
+def _booking_and_viewer_plan() -> tuple:
+    """(SQL, [(model, attnames)], [(converters, column)] per selected column) for this database:
+    what the ORM's compiler would select and how it would convert each value."""
+    plan = _viewer_booking_plan.get(connection.vendor)
+    if plan is None:
+        columns, shapes, converters = [], [], []
+        for model, alias in _VIEWER_BOOKING_MODELS:
+            fields = model._meta.concrete_fields
+            shapes.append((model, [f.attname for f in fields]))
+            for field in fields:
+                columns.append(f'{alias}."{field.column}"')
+                col = field.get_col(model._meta.db_table)
+                converters.append((connection.ops.get_db_converters(col) + field.get_db_converters(connection), col))
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {User._meta.db_table} u "  # noqa: S608
+            f"LEFT JOIN {Booking._meta.db_table} b ON b.id = %s "
+            f"LEFT JOIN {Student._meta.db_table} s ON s.id = b.student_id WHERE u.id = %s"
+        )
+        plan = _viewer_booking_plan[connection.vendor] = (sql, shapes, converters)
+    return plan
+
+
+def booking_and_viewer(booking_id: uuid.UUID, user_id: uuid.UUID) -> tuple[User | None, Booking | None]:
+    """A session with its student, and the user asking for it, read in one query as full model
+    objects (every field, converted as ``Booking.objects.select_related("student")`` and
+    ``User.objects.get`` would give them). ``(None, None)`` if there is no such user; the
+    booking is None if there is no such session."""
+    sql, shapes, converters = _booking_and_viewer_plan()
+    as_db = (lambda v: v.hex) if connection.vendor == "sqlite" else (lambda v: v)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [as_db(booking_id), as_db(user_id)])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    values = list(row)
+    for index, (functions, col) in enumerate(converters):
+        if values[index] is not None:
+            for convert in functions:
+                values[index] = convert(values[index], col, connection)
+    objects, start = [], 0
+    for model, attnames in shapes:
+        chunk = values[start : start + len(attnames)]
+        start += len(attnames)
+        objects.append(None if chunk[0] is None else model.from_db(connection.alias, attnames, chunk))
+    user, booking, student = objects
+    if booking is not None:
+        booking.student = student
+    return user, booking
 
 
 def session_participants(booking: Booking) -> list[User]:

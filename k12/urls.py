@@ -7,6 +7,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+import admin_app.urls
+import sessions_app.urls
 from k12 import api, health, viewsets
 from k12.routers import Router
 from k12.routing_helpers import route
@@ -16,6 +18,8 @@ api_router.register("sessions", viewsets.SessionViewSet, basename="session")
 api_router.register("subjects", viewsets.SubjectViewSet, basename="subject")
 api_router.register("students", viewsets.StudentViewSet, basename="student")
 api_router.register("notifications", viewsets.NotificationViewSet, basename="notification")
+sessions_app.urls.register(api_router)
+admin_app.urls.register(api_router)
 
 api_patterns = [
     *route("auth/token", api.TokenView.as_view(), "auth-token"),
@@ -23,8 +27,8 @@ api_patterns = [
     *route("auth/logout", api.LogoutView.as_view(), "auth-logout"),
     *route("me", api.MeView.as_view(), "me"),
     *api_router.urls,
-    path("", include("sessions_app.urls")),
-    path("admin/", include("admin_app.urls")),
+    *admin_app.urls.urlpatterns,
+    *sessions_app.urls.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # the split view serves Swagger UI's init script from its own URL (no inline script)
     path(

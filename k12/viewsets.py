@@ -20,6 +20,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from k12 import notifications, permissions, selectors, services
 from k12.api import R400, R401, R403, R404, R409
+from k12.authentication import load_viewer
 from k12.filters import EmptyFilterSet, StrictFilterBackend, reject_unknown_query_params
 from k12.models import Booking, Notification, Student, Subject
 from k12.pagination import LinkHeaderCursorPagination
@@ -48,9 +49,16 @@ class ApiViewSet(GenericViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication (401) first, then the query
-        # A method the view does not route (TRACE, say) is DRF's 405, whatever its query string.
-        if self.action is not None:
-            reject_unknown_query_params(self, request)
+        reject_unknown_query_params(self, request)  # (a method the view does not route: its 405)
+
+    def check_permissions(self, request):
+        super().check_permissions(request)  # 401 for the anonymous, the views' own guards
+        self.load_objects(request)
+
+    def load_objects(self, request) -> None:
+        """After authentication: read what the request is about. Here, the token's user alone
+        (401 if it is gone or inactive); a view about one session reads the user with it."""
+        load_viewer(request.user)
 
     def get_object(self):
         object_id = self.kwargs[self.lookup_url_kwarg or self.lookup_field]

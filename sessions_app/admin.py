@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from admin_app.paginator import EstimatedCountPaginator
-from k12 import permissions
 from k12.errors import Conflict
-from sessions_app.models import SessionRecording
-from sessions_app.recording_playback import playback_url
+from sessions_app.models import RecordingStatus, SessionRecording
+from sessions_app.recording_playback import playback_links
 from sessions_app.recording_services import recording_delete
 
 
@@ -41,16 +42,11 @@ class SessionRecordingAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = ["play"]
 
-    # Staff rights come from the one access rule (role admin), not from per-model permission rows.
-    def has_module_permission(self, request) -> bool:
-        return permissions.is_admin(request.user)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return permissions.is_admin(request.user)
-
+    # Who is staff is the one access rule (User.has_perm asks k12.permissions); what this page
+    # allows at all is the model's business: a recording under legal hold is kept
+    # (recording_delete refuses it too).
     def has_delete_permission(self, request, obj=None) -> bool:
-        # a recording of a session under legal hold is kept (recording_delete refuses it too)
-        return permissions.is_admin(request.user) and (obj is None or not obj.session.legal_hold)
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.session.legal_hold)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -60,8 +56,33 @@ class SessionRecordingAdmin(admin.ModelAdmin):
 
     @admin.display(description="playback")
     def play(self, recording: SessionRecording) -> str:
-        url = playback_url(recording)
-        return format_html('<a href="{}">signed link</a>', url) if url else "-"
+        # A link to mint one when clicked (audited then), not a playback URL minted, and
+        # audited, every time this page is shown.
+        if recording.status != RecordingStatus.READY:
+            return "-"
+        url = reverse("admin:sessions_app_sessionrecording_play", args=[recording.pk])
+        return format_html('<a href="{}">play</a>', url)
+
+    def get_urls(self):
+        play = path(
+            "<path:object_id>/play/",
+            self.admin_site.admin_view(self.play_view),
+            name="sessions_app_sessionrecording_play",
+        )
+        return [play, *super().get_urls()]
+
+    def play_view(self, request, object_id):
+        """Staff play a recording: a staff link (it plays without the child's consent, which is
+        when staff most need it), issued and audited as the API issues links."""
+        recording = self.get_object(request, object_id)
+        if recording is None:
+            raise Http404("Recording not found.")
+        if not self.has_view_permission(request, recording):
+            raise PermissionDenied
+        url = playback_links(recordings=[recording], viewer=request.user, request=request)[recording.pk]["file_url"]
+        if url is None:
+            raise Http404("Recording not ready.")
+        return HttpResponseRedirect(url)
 
     def delete_model(self, request, obj: SessionRecording) -> None:
         recording_delete(recording=obj, deleted_by=request.user)

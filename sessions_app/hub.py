@@ -32,7 +32,7 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 
 from sessions_app import selectors
-from sessions_app.payloads import message_payload
+from sessions_app.payloads import row_payload
 from sessions_app.services import session_group
 
 logger = logging.getLogger(__name__)
@@ -200,9 +200,9 @@ def _gap_items(session_id: str, after_seq: int, upto_seq: int) -> list[dict]:
     rows = selectors.messages_in_range(session_id, after_seq=after_seq, upto_seq=upto_seq, limit=FILL_LIMIT)
     items = []
     for row in rows:
-        item = {"seq": row.seq, "payload": message_payload(row)}
-        if row.hidden_at is not None:
-            item["staff_payload"] = message_payload(row, staff=True)
+        item = {"seq": row[selectors.SEQ], "payload": row_payload(row)}
+        if row[selectors.HIDDEN]:
+            item["staff_payload"] = row_payload(row, staff=True)
         items.append(item)
     return items
 

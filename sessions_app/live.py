@@ -29,7 +29,7 @@ from k12 import permissions
 from k12.models import User
 from sessions_app import presence, selectors
 from sessions_app.hub import hub_for
-from sessions_app.payloads import message_payload
+from sessions_app.payloads import row_payload
 
 logger = logging.getLogger(__name__)
 
@@ -55,19 +55,20 @@ def _join(user: User, session_id, after) -> tuple[list[dict], int, bool]:
     `has_more`)."""
     booking = permissions.access_booking(user, session_id, "view")
     baseline = selectors.last_committed_seq(booking)
-    missed = selectors.messages_after(booking, after, limit=MISSED_LIMIT + 1)
-    has_more = len(missed) > MISSED_LIMIT
-    missed = missed[:MISSED_LIMIT]
-    staff = permissions.is_admin(user)
-    baseline = max([baseline, *(m.seq for m in missed)])
-    return [{"seq": m.seq, "payload": message_payload(m, staff=staff)} for m in missed], baseline, has_more
+    # REST's page selector: without `after` the newest page, with it the page just after it
+    page = selectors.messages_page(booking.pk, after=after, limit=MISSED_LIMIT)
+    missed = page.messages
+    has_more = after is not None and page.has_newer
+    staff = permissions.sees_hidden_text(user)
+    baseline = max([baseline, *(row[selectors.SEQ] for row in missed)])
+    return [{"seq": row[selectors.SEQ], "payload": row_payload(row, staff=staff)} for row in missed], baseline, has_more
 
 
 @database_sync_to_async
 def _gap(user: User, session_id: str, after_seq: int, upto_seq: int) -> list[dict]:
-    staff = permissions.is_admin(user)
+    staff = permissions.sees_hidden_text(user)
     rows = selectors.messages_in_range(session_id, after_seq=after_seq, upto_seq=upto_seq, limit=GAP_FILL_LIMIT)
-    return [{"seq": row.seq, "payload": message_payload(row, staff=staff)} for row in rows]
+    return [{"seq": row[selectors.SEQ], "payload": row_payload(row, staff=staff)} for row in rows]
 
 
 @database_sync_to_async
@@ -134,7 +135,7 @@ class LiveMember:
 
     def authenticated(self, user: User, *, expires_at: float | None) -> None:
         self.user = user
-        self.staff = permissions.is_admin(user)
+        self.staff = permissions.sees_hidden_text(user)
         self.token_expires_at = expires_at
         # (Re)start the re-check clock: a fresh token moves the deadline.
         if self.recheck_task is not None:

@@ -1,16 +1,21 @@
-"""How a message looks on the wire: the guide's shape, the same over REST and WebSocket."""
+"""How a message looks on the wire: the guide's shape, the same over REST and WebSocket.
+
+``row_payload`` renders the page selector's rows (``selectors.messages_page``, REST's GET, the
+live room's replay and gap fill); ``message_payload`` renders a stored ``SessionMessage`` (a
+created message, its broadcast, a moderation answer). Both give the same fields and text."""
 
 from __future__ import annotations
 
 from k12.formats import iso
 from k12.models import display_name
 from sessions_app.models import SessionMessage
-from sessions_app.selectors import MessageRow, WireRow
+from sessions_app.selectors import MessageRow
 
-__all__ = ["iso", "message_payload", "wire_payload"]
+__all__ = ["iso", "message_payload", "row_payload"]
 
 
-def _payload(message_id: str, sender: str, user_id: str, text: str, created_at: str, hidden: bool, staff: bool) -> dict:
+def _payload(message_id: str, sender: str, user_id: str, text: str, created_at: str, hidden, staff: bool) -> dict:
+    hidden = bool(hidden)
     return {
         "id": message_id,
         "from": sender,
@@ -21,18 +26,14 @@ def _payload(message_id: str, sender: str, user_id: str, text: str, created_at: 
     }
 
 
-def message_payload(message: SessionMessage | MessageRow, *, staff: bool = False) -> dict:
+def message_payload(message: SessionMessage, *, staff: bool = False) -> dict:
     """``{id, from, user_id, text, created_at, hidden}``; ``from`` is the guide's display name.
 
     A message hidden by a moderator keeps its place in the history but, for anyone but staff,
     carries no text: ``{"hidden": true, "text": ""}``."""
-    if isinstance(message, MessageRow):
-        sender = display_name(message.first_name, message.last_name)
-    else:
-        sender = message.user.display_name
     return _payload(
         str(message.id),
-        sender,
+        message.user.display_name,
         str(message.user_id),
         message.text,
         iso(message.created_at),
@@ -41,7 +42,7 @@ def message_payload(message: SessionMessage | MessageRow, *, staff: bool = False
     )
 
 
-def wire_payload(row: WireRow, *, staff: bool = False) -> dict:
-    """The same payload from a row the database already rendered as text (the REST hot path)."""
+def row_payload(row: MessageRow, *, staff: bool = False) -> dict:
+    """The same payload from a page row, which the database already rendered as text."""
     message_id, _seq, text, created_at, user_id, first_name, last_name, hidden = row
     return _payload(message_id, display_name(first_name, last_name), user_id, text, created_at, hidden, staff)

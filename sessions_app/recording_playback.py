@@ -9,9 +9,12 @@
   altered or has expired (403), answers 404 once the recording is deleted, and serves single
   byte ranges (206) so a ``<video>`` element can seek.
 
-A link is minted only for someone who passed the access rule (``can_view_booking``, through
-the list endpoint); like S3's, it is a bearer link for its lifetime, which is why it is short
-(``RECORDING_URL_TTL_SECONDS``).
+A link is minted only by ``playback_links``, for someone who passed the access rule (the list
+endpoint, the staff desk's play link), and every link it mints is in the audit trail. Its scope
+comes from ``k12.permissions.playback_scope_for``: a staff link keeps playing without the
+child's recording consent, a participant's stops when consent is withdrawn
+(``k12.permissions.can_play_with_link``). Like S3's, it is a bearer link for its lifetime, which
+is why it is short (``RECORDING_URL_TTL_SECONDS``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods
 
+from k12 import permissions
+from k12.audit import audit_record_many
+from k12.models import AuditAction
 from k12.permissions import parse_uuid
 from sessions_app.models import RecordingStatus, SessionRecording
 from sessions_app.recording_storage import recording_storage, storage_is_s3
@@ -51,54 +57,77 @@ def _signed_value(recording_id, expires: int, scope: str, part: str = FILE) -> s
     return f"{recording_id}.{expires}.{scope}{part}"
 
 
-# "p": a participant's link, refused once the parent withdraws consent; "s": staff's.
-PARTICIPANT, STAFF = "p", "s"
+PARTICIPANT, STAFF = permissions.PARTICIPANT_PLAYBACK, permissions.STAFF_PLAYBACK
+
+
+def playback_links(*, recordings, viewer, request: HttpRequest | None = None) -> dict:
+    """``{recording id: {"file_url", "poster_url"}}``: the signed links of ``recordings`` (None
+    while one is not ready) for ``viewer``, who has passed the access rule for them. Each playback
+    link issued is audited (one INSERT for them all)."""
+    scope = permissions.playback_scope_for(viewer)
+    links = {
+        r.pk: {
+            "file_url": playback_url(r, request=request, scope=scope),
+            "poster_url": poster_url(r, request=request, scope=scope),
+        }
+        for r in recordings
+    }
+    issued = [r for r in recordings if links[r.pk]["file_url"]]
+    if issued:
+        audit_record_many(
+            action=AuditAction.RECORDING_URL_VIEWED,
+            actor=viewer,
+            targets=issued,
+            session_id=issued[0].session_id if len({r.session_id for r in issued}) == 1 else None,
+            request=request,
+        )
+    return links
 
 
 def playback_url(
     recording: SessionRecording,
     *,
+    scope: str,
     request: HttpRequest | None = None,
     ttl: int | None = None,
     now: float | None = None,
-    staff: bool = False,
 ) -> str | None:
     """A signed URL that plays ``recording`` for ``ttl`` seconds (``RECORDING_URL_TTL_SECONDS``);
-    None while it is not ready. Absolute when ``request`` is given."""
+    None while it is not ready. Absolute when ``request`` is given. Mint links through
+    ``playback_links`` (which picks the scope and audits)."""
     if recording.status != RecordingStatus.READY:
         return None
     s3_parameters = {
         "ResponseContentType": recording.content_type,
         "ResponseContentDisposition": content_disposition_header(False, recording.filename or "recording"),
     }
-    return _signed_url(recording, recording.file.name, FILE, s3_parameters, request, ttl, now, staff)
+    return _signed_url(recording, recording.file.name, FILE, s3_parameters, request, ttl, now, scope)
 
 
 def poster_url(
     recording: SessionRecording,
     *,
+    scope: str,
     request: HttpRequest | None = None,
     ttl: int | None = None,
     now: float | None = None,
-    staff: bool = False,
 ) -> str | None:
     """A signed URL of the recording's poster frame (JPEG), like ``playback_url``; None while it
     is not ready or has no poster (audio)."""
     if recording.status != RecordingStatus.READY or not recording.poster:
         return None
     return _signed_url(
-        recording, recording.poster, POSTER, {"ResponseContentType": "image/jpeg"}, request, ttl, now, staff
+        recording, recording.poster, POSTER, {"ResponseContentType": "image/jpeg"}, request, ttl, now, scope
     )
 
 
-def _signed_url(recording, name: str, part: str, s3_parameters: dict, request, ttl, now, staff) -> str:
+def _signed_url(recording, name: str, part: str, s3_parameters: dict, request, ttl, now, scope: str) -> str:
     """S3's presigned GET of ``name``, or on local disk the signed link to ``part`` of the recording."""
     ttl = settings.RECORDING_URL_TTL_SECONDS if ttl is None else ttl
     storage = recording_storage()
     if storage_is_s3(storage):
         return storage.url(name, expire=ttl, parameters=s3_parameters)
     expires = int(time.time() if now is None else now) + ttl
-    scope = STAFF if staff else PARTICIPANT
     signature = _signer().signature(_signed_value(recording.pk, expires, scope, part))
     route = "recording-poster-noslash" if part == POSTER else "recording-file-noslash"
     path = reverse(route, kwargs={"recording_id": recording.pk})
@@ -166,7 +195,7 @@ async def _achunks(fh, start: int, length: int):
 
 def _linked_recording(request: HttpRequest, recording_id: str, part: str):
     """The ready recording a valid, unexpired signed link to ``part`` names, with the link's
-    expiry and the time now; or the refusal to send (403 for a bad or expired link, 404 once
+    expiry, the time now and the link's scope; or the refusal to send (403 for a bad or expired link, 404 once
     the recording is gone or consent was withdrawn)."""
     expires_raw = request.GET.get("expires", "")
     signature = request.GET.get("signature", "")
@@ -188,9 +217,9 @@ def _linked_recording(request: HttpRequest, recording_id: str, part: str):
     )
     if recording is None:
         return _detail(404, "Recording not found.")
-    if scope == PARTICIPANT and not recording.session.student.recording_consent:
+    if not permissions.can_play_with_link(scope, recording):
         return _detail(404, "Recording not available: consent to record has been withdrawn.")
-    return recording, expires, now
+    return recording, expires, now, scope
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -199,12 +228,12 @@ def recording_poster(request: HttpRequest, recording_id: str) -> HttpResponse:
     checked = _linked_recording(request, recording_id, POSTER)
     if isinstance(checked, HttpResponse):
         return checked
-    recording, expires, now = checked
+    recording, expires, now, scope = checked
     if not recording.poster:
         return _detail(404, "This recording has no poster.")
     storage = recording_storage()
     if storage_is_s3(storage):
-        return HttpResponseRedirect(poster_url(recording, ttl=max(1, int(expires - now))))
+        return HttpResponseRedirect(poster_url(recording, scope=scope, ttl=max(1, int(expires - now))))
     try:
         with storage.open(recording.poster, "rb") as fh:
             data = fh.read()
@@ -223,11 +252,11 @@ def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
     checked = _linked_recording(request, recording_id, FILE)
     if isinstance(checked, HttpResponse):
         return checked
-    recording, expires, now = checked
+    recording, expires, now, scope = checked
     storage = recording_storage()
     if storage_is_s3(storage):
         # A local link minted before the switch to S3: hand over to S3 for what is left of it.
-        return HttpResponseRedirect(playback_url(recording, ttl=max(1, int(expires - now))))
+        return HttpResponseRedirect(playback_url(recording, scope=scope, ttl=max(1, int(expires - now))))
     try:
         fh = storage.open(recording.file.name, "rb")
     except FileNotFoundError:

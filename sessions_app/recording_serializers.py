@@ -6,9 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from k12 import permissions
 from sessions_app.models import SessionRecording
-from sessions_app.recording_playback import playback_url, poster_url
 
 
 class RecordingSerializer(serializers.ModelSerializer):
@@ -41,19 +39,18 @@ class RecordingSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def _link(self, make, recording: SessionRecording) -> str | None:
-        request = self.context.get("request")
-        staff = request is not None and permissions.is_admin(request.user)
-        return make(recording, request=request, staff=staff)
+    # Minted, and audited, for the whole page by recording_playback.playback_links (which the
+    # views pass as the "links" context); null until the recording is ready.
+    def _link(self, recording: SessionRecording, name: str) -> str | None:
+        return self.context.get("links", {}).get(recording.pk, {}).get(name)
 
-    # null until the recording is ready
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_file_url(self, recording: SessionRecording) -> str | None:
-        return self._link(playback_url, recording)
+        return self._link(recording, "file_url")
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_poster_url(self, recording: SessionRecording) -> str | None:
-        return self._link(poster_url, recording)
+        return self._link(recording, "poster_url")
 
 
 class RecordingUploadIn(serializers.Serializer):

@@ -53,7 +53,7 @@ S3_MAX_PARTS = 10_000
 
 
 def _require_consent(booking: Booking) -> None:
-    if not booking.student.recording_consent:
+    if permissions.recording_consent_missing(booking):
         raise Conflict(
             "The student's parent has not given consent to record their sessions; "
             "nothing can be uploaded until they do."

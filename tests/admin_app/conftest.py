@@ -4,11 +4,13 @@ admin role but no model permissions), people factories, and a logged-in admin-si
 from __future__ import annotations
 
 import itertools
+from datetime import time
 
 import pytest
 from django.test import Client
 
-from k12.models import Role, Student, Subject, TutorSubject, User
+from k12 import services
+from k12.models import Role, Student, Subject, TutorAvailability, TutorSubject, User
 from tests.conftest import make_user
 
 _seq = itertools.count()
@@ -39,3 +41,21 @@ def desk(desk_admin) -> Client:
     client = Client()
     client.force_login(desk_admin)
     return client
+
+
+@pytest.fixture
+def math_tutors(world):
+    """Besides Tom (Math, 84 h a week, one allocation, one 60-minute session tomorrow):
+    Bea with 10 h a week and nothing booked, Cy with 84 h and two allocations, an inactive
+    Math tutor, and Emma (English only)."""
+    bea = new_tutor(world.math, first="Bea", last="Busy")
+    TutorAvailability.objects.create(tutor=bea, weekday=0, start_time=time(9), end_time=time(19))
+    cy = new_tutor(world.math, first="Cy", last="Crowded")
+    for day in range(7):
+        TutorAvailability.objects.create(tutor=cy, weekday=day, start_time=time(8), end_time=time(20))
+    for name in ("Ann", "Bob"):
+        services.allocation_create(
+            created_by=world.admin, student=new_student(world.parent, first=name), tutor=cy, subject=world.math
+        )
+    new_tutor(world.math, first="Gone", is_active=False)
+    return {"bea": bea, "cy": cy}

@@ -262,11 +262,11 @@ def test_list_is_newest_first_and_filters(world, api):
     client.post(end_url(old.id))
     assert [r["id"] for r in client.get(URL, {"status": "ended"}).json()] == [str(old.id)]
     assert len(client.get(URL, {"status": "active"}).json()) == 2
-    assert {r["id"] for r in client.get(URL, {"tutorId": str(world.tutor.id)}).json()} == {created["id"], str(old.id)}
-    assert [r["subject"]["name"] for r in client.get(URL, {"studentId": str(world.other_child.id)}).json()] == [
+    assert {r["id"] for r in client.get(URL, {"tutor_id": str(world.tutor.id)}).json()} == {created["id"], str(old.id)}
+    assert [r["subject"]["name"] for r in client.get(URL, {"student_id": str(world.other_child.id)}).json()] == [
         "English"
     ]
-    assert [r["id"] for r in client.get(URL, {"subjectId": str(world.physics.id)}).json()] == [created["id"]]
+    assert [r["id"] for r in client.get(URL, {"subject_id": str(world.physics.id)}).json()] == [created["id"]]
     for bad in (
         {"status": "paused"},
         {"status": ""},

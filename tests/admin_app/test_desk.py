@@ -143,7 +143,11 @@ def test_bulk_cancel_sessions(world, desk):
     assert set(Booking.objects.values_list("status", flat=True)) == {BookingStatus.CANCELLED}
     assert sorted(
         Notification.objects.filter(kind="booking_cancelled").values_list("user__email", flat=True)
-    ) == sorted([world.parent.email, world.other_parent.email])
+    ) == sorted(
+        user.email
+        for user in (world.parent, world.student_user, world.tutor)
+        + (world.other_parent, world.other_student_user, world.other_tutor)
+    )  # each session's parent, student login and tutor
 
 
 @pytest.mark.parametrize(

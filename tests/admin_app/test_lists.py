@@ -71,6 +71,9 @@ def test_tutors_have_their_subject_names(world, api):
         "email": "tutor@example.test",
         "is_active": True,
         "subjects": ["Math", "Physics"],
+        # the load is computed when tutors are matched for a subject (?subject=)
+        "free_weekly_hours": None,
+        "active_allocations": None,
     }
     assert by_id[str(world.other_tutor.id)]["subjects"] == ["English"]
     newcomer = new_tutor()

@@ -4,7 +4,7 @@ left out. One selector serves the desk's add form (and its script's matching vie
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -12,8 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from admin_app import selectors
 from k12 import services
-from k12.models import TutorAvailability
-from tests.admin_app.conftest import new_student, new_tutor
+from tests.admin_app.conftest import new_tutor
 from tests.conftest import book, next_slot
 
 MATCHES = "/admin/k12/allocation/tutors/"
@@ -21,24 +20,6 @@ MATCHES = "/admin/k12/allocation/tutors/"
 
 def hours(tutor) -> float:
     return selectors.free_weekly_hours(tutor)
-
-
-@pytest.fixture
-def math_tutors(world):
-    """Besides Tom (Math, 84 h a week, one allocation, one 60-minute session tomorrow):
-    Bea with 10 h a week and nothing booked, Cy with 84 h and two allocations, an inactive
-    Math tutor, and Emma (English only)."""
-    bea = new_tutor(world.math, first="Bea", last="Busy")
-    TutorAvailability.objects.create(tutor=bea, weekday=0, start_time=time(9), end_time=time(19))
-    cy = new_tutor(world.math, first="Cy", last="Crowded")
-    for day in range(7):
-        TutorAvailability.objects.create(tutor=cy, weekday=day, start_time=time(8), end_time=time(20))
-    for name in ("Ann", "Bob"):
-        services.allocation_create(
-            created_by=world.admin, student=new_student(world.parent, first=name), tutor=cy, subject=world.math
-        )
-    new_tutor(world.math, first="Gone", is_active=False)
-    return {"bea": bea, "cy": cy}
 
 
 def test_only_active_tutors_of_the_subject_best_fit_first(world, math_tutors):

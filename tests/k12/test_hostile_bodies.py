@@ -119,4 +119,3 @@ def test_a_date_time_with_an_offset_postgresql_refuses_is_read_in_utc(world):
     assert [s["id"] for s in response.json()] == [str(world.booking.id)]
     off_the_calendar = client.get("/api/sessions", {"from": "0001-01-01T00:00:00+05:00"})
     assert off_the_calendar.status_code == 400 and "from" in off_the_calendar.json()
-

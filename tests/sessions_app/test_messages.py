@@ -240,12 +240,13 @@ def test_bad_cursors_are_400(world, api):
 def test_get_query_count_is_constant(world, api, django_assert_num_queries, size):
     _fill(world, size)
     client = api(world.parent)
-    # the viewer and the session (with the cursor's position, when there is one), then the page
+    # the viewer and the session in one query, then the page (the cursor's position inside it)
     with django_assert_num_queries(2):
         assert len(client.get(url(world.booking), {"limit": 200}).json()) == size
     oldest = SessionMessage.objects.get(session=world.booking, seq=1)
-    with django_assert_num_queries(2):
-        client.get(url(world.booking), {"after": str(oldest.id), "limit": 200})
+    # an empty page asks once more whether its cursor is a message of the session at all
+    with django_assert_num_queries(2 if size > 1 else 3):
+        assert len(client.get(url(world.booking), {"after": str(oldest.id), "limit": 200}).json()) == size - 1
 
 
 @pytest.mark.parametrize("history", [0, 200])

@@ -88,3 +88,38 @@ def test_purge_recordings_keeps_legal_holds(world, storage):
     call_command("purge_recordings", older_than=365, stdout=open("/dev/null", "w"), stderr=open("/dev/null", "w"))
     assert set(SessionRecording.objects.values_list("pk", flat=True)) == {held.pk}
     assert not SessionRecording.objects.filter(pk=gone.pk).exists()
+
+
+def test_the_staff_desk_plays_a_recording_without_consent_and_audits_it(world, samples, storage):
+    # given: a recording of a child whose parent has withdrawn consent
+    recording = stored_row(world, content=samples.mp4)
+    withdraw(world)
+    desk = Client()
+    desk.force_login(world.admin)
+    page = desk.get(f"/admin/sessions_app/sessionrecording/{recording.id}/change/")
+    play = f"/admin/sessions_app/sessionrecording/{recording.id}/play/"
+    assert page.status_code == 200 and play in page.content.decode()
+    assert not AuditEvent.objects.exists()  # showing the page hands out no link
+
+    # when: staff press play
+    response = desk.get(play)
+
+    # then: a staff link, which plays, and the link is in the audit trail like the API's
+    assert response.status_code == 302 and "scope=s" in response["Location"]
+    played = fetch(Client(), response["Location"])
+    assert played.status_code == 200 and body_of(played) == samples.mp4
+    event = AuditEvent.objects.get()
+    assert (event.action, event.actor_email, event.target_id) == (
+        AuditAction.RECORDING_URL_VIEWED,
+        world.admin.email,
+        str(recording.id),
+    )
+
+
+def test_the_play_link_is_for_staff_only(world, samples, storage):
+    recording = stored_row(world, content=samples.mp4)
+    desk = Client()
+    desk.force_login(world.parent)
+    response = desk.get(f"/admin/sessions_app/sessionrecording/{recording.id}/play/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert not AuditEvent.objects.exists()

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from k12 import permissions
 from k12.models import (
     Allocation,
     AllocationStatus,
@@ -66,7 +67,7 @@ class Command(BaseCommand):
                     "last_name": last,
                     "role": role,
                     "is_active": True,
-                    "is_staff": role == Role.ADMIN,
+                    "is_staff": permissions.is_staff_role(role),
                     "is_superuser": role == Role.ADMIN,
                 },
             )

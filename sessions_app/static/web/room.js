@@ -1,5 +1,6 @@
 /* A session room: chat history by the REST cursor, the live room over /ws/encounters/, the
- * recordings with a player, and (for the session's tutor, or staff) an upload form.
+ * recordings with a player, and an upload form when the session's `can.upload_recording` says an
+ * upload would be accepted (its tutor or staff, with the child's consent to record).
  *
  * How nothing is lost or shown twice:
  * - Messages are kept by id; whatever path brings a message again (the live broadcast of one's
@@ -553,7 +554,8 @@
         break;
       case "messageHidden": {
         const li = state.byId.get(frame.messageId);
-        if (li && !(state.me && state.me.role === "admin")) fillMessage(li, { hidden: true, text: "" });
+        const staff = state.session && state.session.can && state.session.can.moderate;
+        if (li && !staff) fillMessage(li, { hidden: true, text: "" });
         else if (li) li.classList.add("is-hidden");
         break;
       }
