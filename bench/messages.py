@@ -645,7 +645,7 @@ def stale_statistics(fx: dict, grow: int = 20_000) -> list[str]:
     Booking.objects.filter(pk=booking.pk).update(last_message_seq=start + grow)
     total = SessionMessage.objects.filter(session=booking).count()
     with CaptureQueriesContext(connection) as ctx:
-        selectors.messages_page(booking, limit=PAGE)
+        selectors.messages_page(booking.pk, limit=PAGE)
     with connection.cursor() as cursor:
         for _ in range(2):
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + ctx.captured_queries[-1]["sql"])
@@ -672,7 +672,7 @@ def explain_pages(big: dict) -> list[str]:
     middle = f"middle page (before = seq {big['mid_seq']:,})"
     for name, kwargs in (("newest page", {}), (middle, {"before": big["mid"]})):
         with CaptureQueriesContext(connection) as ctx:
-            page = selectors.messages_page(booking, limit=PAGE, **kwargs)
+            page = selectors.messages_page(booking.pk, limit=PAGE, **kwargs)
         assert page.messages
         for q in ctx.captured_queries:
             with connection.cursor() as cursor:
