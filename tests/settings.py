@@ -5,19 +5,13 @@ suite runs against the real PostgreSQL and Redis."""
 import os
 import uuid
 
+from tests.e2e.servers import UNTHROTTLED
+
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 # Rate limits out of the way, except in the tests about them (tests/k12/test_throttling.py).
-for _scope in (
-    "LOGIN_IP",
-    "LOGIN_ACCOUNT",
-    "LOGIN_ACCOUNT_TOTAL",
-    "REFRESH_IP",
-    "REFRESH_ACCOUNT",
-    "MESSAGES",
-    "UPLOADS",
-):
-    os.environ.setdefault(f"THROTTLE_{_scope}", "1000000/min")
+for _name, _rate in UNTHROTTLED.items():
+    os.environ.setdefault(_name, _rate)
 
 # Background tasks run eagerly, in the test, except in the tests that start real workers
 # (tests/k12/celery_workers.py), which switch this off for their duration.
