@@ -36,6 +36,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from k12 import permissions
 from k12.notifications import notification_create
 from sessions_app.media import media_probe
 from sessions_app.models import RecordingStatus, SessionRecording
@@ -140,14 +141,13 @@ def _discard(*names: str) -> None:
 
 
 def _notify_ready(recording: SessionRecording) -> None:
-    """The parent and the student's login hear of it, while the parent's consent lets them see it."""
+    """The parent and the student's login hear of it, if the access rule lets them see it (it
+    does not while the parent's consent is missing)."""
     booking = recording.session
     student = booking.student
-    if not student.recording_consent:
-        return
     when = booking.starts_at.strftime("%Y-%m-%d %H:%M UTC")
     for user in (student.parent, student.user):
-        if user is None or not user.is_active:
+        if user is None or not permissions.can_see_recordings(user, booking):
             continue
         notification_create(
             user=user,

@@ -136,6 +136,26 @@ def test_a_corrupt_file_stays_as_uploaded_and_playable(world, local_storage, cap
     assert "faststart remux failed; the file stays as uploaded" in caplog.text
 
 
+def test_without_consent_the_family_hears_of_no_ready_recording(world, samples, local_storage):
+    # given consent withdrawn after the upload, before the worker got to it
+    name = default_storage.save(f"recordings/{world.booking.id}/lesson.mp4", ContentFile(samples.mp4))
+    recording = SessionRecording.objects.create(
+        session=world.booking,
+        uploaded_by=world.tutor,
+        file=name,
+        file_size_bytes=len(samples.mp4),
+        content_type="video/mp4",
+        status=RecordingStatus.PROCESSING,
+        verified_at=timezone.now(),
+    )
+    world.child.recording_consent = False
+    world.child.save(update_fields=["recording_consent"])
+    # when
+    assert recording_process(recording_id=recording.id).status == "ready"
+    # then the recording is for staff only, and nobody in the family is told of it
+    assert not Notification.objects.filter(kind="recording_ready").exists()
+
+
 def test_a_task_delivered_again_does_nothing(world, api, samples, local_storage, django_capture_on_commit_callbacks):
     listed = uploaded(world, api, samples.mp4, django_capture_on_commit_callbacks)
     recording = SessionRecording.objects.get(pk=listed["id"])
