@@ -19,7 +19,7 @@ from admin_app import selectors
 from admin_app.export import CsvExportMixin
 from admin_app.paginator import EstimatedCountPaginator
 from k12.models import Allocation, AuditEvent, Booking, User
-from sessions_app import moderation
+from sessions_app.chat import moderation
 from sessions_app.models import MessageReport, SessionMessage
 from sessions_app.models.recordings import SessionRecording
 

@@ -1,6 +1,6 @@
 """The moderation queue in the API: ``GET /api/admin/reports`` and
 ``POST /api/admin/reports/{id}/resolve``. Staff only (anonymous 401, any other role 403). Resolving
-goes through the same services as the Django admin's actions (``sessions_app.moderation``), so
+goes through the same services as the Django admin's actions (``sessions_app.chat.moderation``), so
 it is audited the same way."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from k12.filters import StrictFilterSet
 from k12.formats import iso
 from k12.pagination import LinkHeaderCursorPagination
 from k12.viewsets import ApiViewSet
-from sessions_app import moderation
+from sessions_app.chat import moderation
+from sessions_app.chat.payloads import message_payload
 from sessions_app.models import MessageReport, ReportReason, ReportStatus
-from sessions_app.payloads import message_payload
 
 RESOLVED = (ReportStatus.ACTIONED, ReportStatus.DISMISSED)
 RESOLUTIONS = {ReportStatus.ACTIONED: "hidden", ReportStatus.DISMISSED: "dismissed"}

@@ -20,7 +20,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from sessions_app.contact_details import find_contact_details  # noqa: E402
+from sessions_app.chat.contact_details import find_contact_details  # noqa: E402
 from tests.sessions_app.contact_corpus import CONTACT, ORDINARY  # noqa: E402
 
 

@@ -273,7 +273,7 @@ import json
 from datetime import timedelta
 from rest_framework_simplejwt.tokens import AccessToken
 from k12.models import Booking
-from sessions_app.services import message_create
+from sessions_app.chat.services import message_create
 out = []
 for booking in Booking.objects.select_related("student__parent", "student__user", "tutor").order_by("starts_at"):
     people = [booking.student.parent, booking.tutor] + ([booking.student.user] if booking.student.user else [])

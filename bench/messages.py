@@ -519,7 +519,7 @@ def _per_call(fn, n: int) -> float:
 
 
 def breakdown(fx: dict, session: dict, n: int = 300) -> list[str]:
-    """Where a request's time goes: the chat viewset's steps (sessions_app/viewsets.py), run in
+    """Where a request's time goes: the chat viewset's steps (sessions_app/chat/viewsets.py), run in
     its order n times in this process (no HTTP, no concurrency), each timed; and the whole
     request through Django's WSGI handler. What the whole costs beyond the steps is Django and
     DRF, the middleware, the connection health check and (POST) the rate limit."""
@@ -531,8 +531,8 @@ def breakdown(fx: dict, session: dict, n: int = 300) -> list[str]:
     from rest_framework.renderers import JSONRenderer
 
     from k12 import authentication, permissions
-    from sessions_app import selectors, services
-    from sessions_app.payloads import message_payload, row_payload
+    from sessions_app.chat import selectors, services
+    from sessions_app.chat.payloads import message_payload, row_payload
 
     jwt = authentication.JWTAuthentication()
     render = JSONRenderer().render
@@ -633,7 +633,7 @@ def stale_statistics(fx: dict, grow: int = 20_000) -> list[str]:
     from django.test.utils import CaptureQueriesContext
 
     from k12.models import Booking
-    from sessions_app import selectors
+    from sessions_app.chat import selectors
     from sessions_app.models import SessionMessage
 
     session = next(s for s in fx["sessions"] if s["label"] == "stale")
@@ -665,7 +665,7 @@ def explain_pages(big: dict) -> list[str]:
     from django.test.utils import CaptureQueriesContext
 
     from k12.models import Booking
-    from sessions_app import selectors
+    from sessions_app.chat import selectors
 
     booking = Booking.objects.select_related("student").get(pk=big["id"])
     out = []

@@ -15,8 +15,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from socketio import ASGIApp  # noqa: E402
 
-from sessions_app.gateway import server as socketio_server  # noqa: E402
-from sessions_app.routing import websocket_urlpatterns  # noqa: E402
+from sessions_app.chat.gateway import server as socketio_server  # noqa: E402
+from sessions_app.chat.routing import websocket_urlpatterns  # noqa: E402
 
 channels_application = ProtocolTypeRouter(
     {
@@ -28,5 +28,5 @@ channels_application = ProtocolTypeRouter(
 )
 
 # /socket.io/ (HTTP long-polling and its WebSocket upgrade) goes to the guide's gateway; the origin
-# check for it is Engine.IO's, against the same ALLOWED_HOSTS (sessions_app/gateway.py).
+# check for it is Engine.IO's, against the same ALLOWED_HOSTS (sessions_app/chat/gateway.py).
 application = ASGIApp(socketio_server, other_asgi_app=channels_application, socketio_path="socket.io")

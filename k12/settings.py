@@ -267,7 +267,7 @@ RECORDING_UPLOAD_TTL_SECONDS = env_int("RECORDING_UPLOAD_TTL_SECONDS", 6 * 3600)
 MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 0)
 RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 0)
 
-# --- Safeguarding: contact details in messages (sessions_app/contact_details.py) ---------------
+# --- Safeguarding: contact details in messages (sessions_app/chat/contact_details.py) ---------------
 # The region whose national format a phone number without a +country prefix is read in.
 CONTACT_DETAILS_PHONE_REGION = env_str("CONTACT_DETAILS_PHONE_REGION", "US").upper()
 # More kinds of contact detail, as a JSON array of regular expressions (case-insensitive).
@@ -285,7 +285,7 @@ REDIS_LAYER_HOST = {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_
 # CHANNEL_LAYER: "pubsub" (the default) or "lists". See README, "The live room".
 CHANNEL_LAYER = env_str("CHANNEL_LAYER", "pubsub")
 CHANNEL_LAYER_PREFIX = env_str("CHANNEL_LAYER_PREFIX", "k12")
-# Presence (sessions_app/presence.py): a socket that stops being refreshed (its process died)
+# Presence (sessions_app/chat/presence.py): a socket that stops being refreshed (its process died)
 # stops counting as in its room after this many seconds.
 PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 60)
 if CHANNEL_LAYER not in ("pubsub", "lists"):
@@ -294,7 +294,7 @@ if REDIS_URL and CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             # One PUBLISH a broadcast; each server process is subscribed once per room
-            # (sessions_app/hub.py), so a frame reaches a process in one push, no polling of
+            # (sessions_app/chat/hub.py), so a frame reaches a process in one push, no polling of
             # per-socket queues. Nothing is stored: a process that misses a frame (Redis
             # restarting) fills the gap from the database on the next one.
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -340,7 +340,7 @@ else:
 
 # --- The live room (/ws/encounters/) ------------------------------------------------------------
 # README, "Chat and the live room". A socket over WS_MAX_SOCKETS_PER_USER (counted across all
-# processes in Redis, sessions_app/socket_cap.py) is closed with 4409; a process renews its
+# processes in Redis, sessions_app/chat/socket_cap.py) is closed with 4409; a process renews its
 # sockets' leases every third of WS_SOCKET_LEASE_SECONDS, so a crashed process's sockets stop
 # counting after at most that long.
 WS_AUTH_TIMEOUT_SECONDS = env_int("WS_AUTH_TIMEOUT_SECONDS", 10)

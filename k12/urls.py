@@ -43,5 +43,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("sessions_app.web_urls")),
+    path("", include("sessions_app.web.urls")),
 ]

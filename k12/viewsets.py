@@ -100,7 +100,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Booking.objects.none()
-        from sessions_app.selectors import sessions_with_unread
+        from sessions_app.chat.selectors import sessions_with_unread
 
         if self.action == "list":
             return sessions_with_unread(selectors.sessions_visible_to(self.request.user), self.request.user)
@@ -291,3 +291,17 @@ class NotificationViewSet(mixins.ListModelMixin, ApiViewSet):
     def read(self, request: Request, notification_id: str) -> Response:
         notification = notifications.notification_mark_read(notification=self.get_object())
         return Response(notifications.notification_payload(notification))
+
+
+class SessionScopedMixin:
+    """For viewsets under ``sessions/{session_id}/``: the session is read once, right after
+    authentication (404 if it does not exist), and the action's rule is asked of it (403)."""
+
+    booking_actions: dict[str, str] = {}
+
+    def load_objects(self, request) -> None:
+        # the session, and the token's user with it, in one query
+        self.booking = permissions.fetch_booking(request.user, self.kwargs["session_id"])
+        guard = permissions.BookingAccess()
+        if not guard.has_object_permission(request, self, self.booking):
+            self.permission_denied(request, message=guard.message)

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True)
 def cleanup_recordings() -> int:
-    from sessions_app.recording_maintenance import recording_orphans_clean
+    from sessions_app.recordings.maintenance import recording_orphans_clean
 
     report = recording_orphans_clean()
     if report.failed:
@@ -26,7 +26,7 @@ def cleanup_recordings() -> int:
 @shared_task(acks_late=True)
 def purge_messages() -> int:
     """Apply MESSAGE_RETENTION_DAYS (nothing when it is 0: keep forever)."""
-    from sessions_app.retention import messages_purge
+    from sessions_app.chat.retention import messages_purge
 
     if settings.MESSAGE_RETENTION_DAYS <= 0:
         return 0
@@ -36,7 +36,7 @@ def purge_messages() -> int:
 @shared_task(acks_late=True)
 def purge_recordings() -> int:
     """Apply RECORDING_RETENTION_DAYS (nothing when it is 0: keep forever)."""
-    from sessions_app.recording_maintenance import recordings_purge
+    from sessions_app.recordings.maintenance import recordings_purge
 
     if settings.RECORDING_RETENTION_DAYS <= 0:
         return 0
@@ -45,20 +45,20 @@ def purge_recordings() -> int:
 
 @shared_task(acks_late=True)
 def digests_send_due() -> int:
-    from sessions_app.digests import digests_send_due
+    from sessions_app.chat.digests import digests_send_due
 
     return digests_send_due()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def recording_process(recording_id: str) -> str:
-    from sessions_app.recording_processing import recording_process
+    from sessions_app.recordings.processing import recording_process
 
     return recording_process(recording_id=recording_id).status
 
 
 @shared_task(acks_late=True)
 def recordings_process_sweep() -> int:
-    from sessions_app.recording_processing import recordings_process_sweep
+    from sessions_app.recordings.processing import recordings_process_sweep
 
     return recordings_process_sweep()

@@ -5,21 +5,22 @@ its query string is the credential."""
 from __future__ import annotations
 
 from k12.routing_helpers import route
-from sessions_app import viewsets
-from sessions_app.recording_playback import recording_file, recording_poster
+from sessions_app.chat import viewsets as chat
+from sessions_app.recordings import viewsets as recordings
+from sessions_app.recordings.playback import recording_file, recording_poster
 
 
 def register(router) -> None:
-    router.register("sessions/<str:session_id>/messages", viewsets.SessionMessageViewSet, basename="session-message")
-    router.register("sessions/<str:session_id>/read", viewsets.SessionReadViewSet, basename="session-read")
+    router.register("sessions/<str:session_id>/messages", chat.SessionMessageViewSet, basename="session-message")
+    router.register("sessions/<str:session_id>/read", chat.SessionReadViewSet, basename="session-read")
     router.register(
-        "sessions/<str:session_id>/recordings/uploads", viewsets.RecordingUploadViewSet, basename="recording-upload"
+        "sessions/<str:session_id>/recordings/uploads", recordings.RecordingUploadViewSet, basename="recording-upload"
     )
     router.register(
-        "sessions/<str:session_id>/recordings", viewsets.SessionRecordingViewSet, basename="session-recording"
+        "sessions/<str:session_id>/recordings", recordings.SessionRecordingViewSet, basename="session-recording"
     )
-    router.register("recordings", viewsets.RecordingViewSet, basename="recording")
-    router.register("messages", viewsets.MessageViewSet, basename="message")
+    router.register("recordings", recordings.RecordingViewSet, basename="recording")
+    router.register("messages", chat.MessageViewSet, basename="message")
 
 
 urlpatterns = [

@@ -22,14 +22,15 @@ SERVING = [
     "admin_app/reports.py",
     "admin_app/admin.py",
     "admin_app/sites.py",
-    "sessions_app/viewsets.py",
-    "sessions_app/admin.py",
-    "sessions_app/consumers.py",
-    "sessions_app/gateway.py",
-    "sessions_app/live.py",
-    "sessions_app/hub.py",
-    "sessions_app/web.py",
-    "sessions_app/recording_playback.py",
+    "sessions_app/chat/viewsets.py",
+    "sessions_app/recordings/viewsets.py",
+    "sessions_app/recordings/admin.py",
+    "sessions_app/chat/consumers.py",
+    "sessions_app/chat/gateway.py",
+    "sessions_app/chat/live.py",
+    "sessions_app/chat/hub.py",
+    "sessions_app/web/views.py",
+    "sessions_app/recordings/playback.py",
 ]
 
 

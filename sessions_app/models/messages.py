@@ -13,7 +13,7 @@ class SessionMessage(models.Model):
     """One chat message in a session (the guide's ``SessionMessage``).
 
     ``seq`` is the message's place in its session: 1, 2, 3, ... assigned under a lock on the
-    session row (``sessions_app.services.message_create``), so a session's messages become
+    session row (``sessions_app.chat.services.message_create``), so a session's messages become
     visible in ``seq`` order and a reader that has seen ``seq`` n has seen everything before it.
     That is what makes the ``after`` cursor lossless under concurrent writers.
     """
@@ -32,7 +32,7 @@ class SessionMessage(models.Model):
     client_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Moderation: a hidden message stays stored (and visible to staff); everyone else gets a
-    # placeholder. Set and cleared only by sessions_app.moderation, which audits each change.
+    # placeholder. Set and cleared only by sessions_app.chat.moderation, which audits each change.
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -64,7 +64,7 @@ class ReportReason(models.TextChoices):
     PERSONAL_INFO = "personal_info", "Personal information"
     SPAM = "spam", "Spam"
     # Raised by message_create itself (no reporter): a phone number, an e-mail address, a social
-    # handle or invitation, an external meeting link (sessions_app/contact_details.py).
+    # handle or invitation, an external meeting link (sessions_app/chat/contact_details.py).
     CONTACT_DETAILS = "contact_details", "Contact details"
     OTHER = "other", "Other"
 
@@ -128,7 +128,7 @@ class ReadCursor(models.Model):
 
 
 class MessageDigest(models.Model):
-    """One participant's missed-message email for one session (sessions_app/digests.py).
+    """One participant's missed-message email for one session (sessions_app/chat/digests.py).
 
     ``due_at`` is set when a message arrives while the participant has no socket in the room
     and none is pending yet: the email is due 10 minutes later, covering the messages from

@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from k12 import services
 from k12.audit import audit_record
 from k12.models import AuditAction, AuditEvent
-from sessions_app.moderation import message_hide, message_report
-from sessions_app.services import message_create
+from sessions_app.chat.moderation import message_hide, message_report
+from sessions_app.chat.services import message_create
 
 URL = "/admin/k12/auditevent/"
 

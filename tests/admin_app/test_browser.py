@@ -25,8 +25,8 @@ from admin_app import selectors
 from k12 import services
 from k12.admin import match_label
 from k12.models import Allocation, Notification
-from sessions_app.moderation import message_hide, message_report
-from sessions_app.services import message_create
+from sessions_app.chat.moderation import message_hide, message_report
+from sessions_app.chat.services import message_create
 from tests.conftest import PASSWORD
 from tests.e2e.browser import axe_violations, launch_chromium, watch_console
 

@@ -15,9 +15,9 @@ from django.utils import timezone
 from admin_app import selectors
 from admin_app.paginator import EstimatedCountPaginator
 from k12.models import Allocation, Booking, BookingStatus, Notification
+from sessions_app.chat.services import message_create
 from sessions_app.models import SessionMessage
 from sessions_app.models.recordings import SessionRecording
-from sessions_app.services import message_create
 from tests.admin_app.conftest import new_student
 from tests.conftest import book
 

@@ -16,8 +16,8 @@ from django.test.utils import CaptureQueriesContext
 
 from k12 import services
 from k12.models import AuditEvent, User
-from sessions_app.moderation import message_report
-from sessions_app.services import message_create
+from sessions_app.chat.moderation import message_report
+from sessions_app.chat.services import message_create
 from tests.admin_app.conftest import new_student
 from tests.conftest import book, next_slot
 

@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 
 from k12.models import AuditAction, AuditEvent
+from sessions_app.chat.moderation import message_report
+from sessions_app.chat.services import message_create
 from sessions_app.models import MessageReport, SessionMessage
-from sessions_app.moderation import message_report
-from sessions_app.services import message_create
 
 
 @pytest.fixture

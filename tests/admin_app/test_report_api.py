@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from k12.models import AuditAction, AuditEvent
+from sessions_app.chat.moderation import message_hide, message_report
+from sessions_app.chat.services import message_create
 from sessions_app.models import MessageReport, SessionMessage
-from sessions_app.moderation import message_hide, message_report
-from sessions_app.services import message_create
 from tests.conftest import ROLES
 
 QUEUE = "/api/admin/reports"

@@ -15,7 +15,7 @@ import requests
 from playwright.sync_api import expect
 from rest_framework_simplejwt.tokens import AccessToken
 
-from sessions_app import services
+from sessions_app.chat import services
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ARTIFACTS
 from tests.sessions_app.conftest import make_clip

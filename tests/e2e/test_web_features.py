@@ -15,8 +15,8 @@ import requests
 from playwright.sync_api import expect
 
 from k12.models import Booking, BookingStatus
+from sessions_app.chat.services import message_create
 from sessions_app.models import SessionMessage
-from sessions_app.services import message_create
 from tests.conftest import book
 from tests.e2e.browser import axe_violations, watch_console
 from tests.e2e.conftest import ARTIFACTS

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from k12 import services
 from k12.models import Booking, Notification
-from sessions_app.moderation import message_hide
-from sessions_app.services import message_create
+from sessions_app.chat.moderation import message_hide
+from sessions_app.chat.services import message_create
 from tests.conftest import next_slot
 
 

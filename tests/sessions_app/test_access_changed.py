@@ -11,7 +11,7 @@ from django.db import transaction
 
 from k12 import services
 from k12.models import Allocation, Student
-from sessions_app.services import message_create
+from sessions_app.chat.services import message_create
 from tests.sessions_app.test_consumer import authed, expect_close, joined
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,8 +18,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from k12.asgi import application
 from k12.models import User
+from sessions_app.chat.services import message_create
 from sessions_app.models import SessionMessage
-from sessions_app.services import message_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -445,10 +445,10 @@ async def test_a_lost_or_overtaken_broadcast_leaves_no_gap_and_no_duplicate(worl
     processes): the socket still gets every message once, in session order."""
     from unittest import mock
 
-    from sessions_app.services import broadcast_message
+    from sessions_app.chat.services import broadcast_message
 
     parent, _ = await joined(world.parent, world.booking)
-    with mock.patch("sessions_app.services.realtime.group_send"):  # this broadcast is lost
+    with mock.patch("sessions_app.chat.services.realtime.group_send"):  # this broadcast is lost
         lost = (await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="lost"))[0]
     assert await parent.receive_nothing(timeout=0.3)
     await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="next")
@@ -466,10 +466,10 @@ async def test_a_gap_fill_that_fails_is_tried_again(world):
     own first try): the held messages are not dropped."""
     from unittest import mock
 
-    from sessions_app import hub, live
+    from sessions_app.chat import hub, live
 
     parent, _ = await joined(world.parent, world.booking)
-    with mock.patch("sessions_app.services.realtime.group_send"):
+    with mock.patch("sessions_app.chat.services.realtime.group_send"):
         await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="lost")
     real_gap, calls = live._gap, []
 
@@ -494,8 +494,8 @@ async def test_a_socket_whose_join_crashes_leaves_the_room_hub(world):
 
     from channels.layers import get_channel_layer
 
-    from sessions_app import live
-    from sessions_app.hub import hub_for
+    from sessions_app.chat import live
+    from sessions_app.chat.hub import hub_for
 
     tutor, _ = await joined(world.tutor, world.booking)
     crashing = await authed(world.parent)
@@ -527,11 +527,11 @@ async def test_a_long_gap_is_read_once_per_room_and_sent_as_one_batch(world):
     in order."""
     from unittest import mock
 
-    from sessions_app import hub, live
+    from sessions_app.chat import hub, live
 
     parent, _ = await joined(world.parent, world.booking)
     tutor, _ = await joined(world.tutor, world.booking)
-    with mock.patch("sessions_app.services.realtime.group_send"):  # these broadcasts are lost
+    with mock.patch("sessions_app.chat.services.realtime.group_send"):  # these broadcasts are lost
         for i in range(6):
             await sync_to_async(message_create)(booking=world.booking, sender=world.parent, text=f"lost{i}")
     hub_reads, socket_reads = [], []
@@ -566,7 +566,7 @@ async def test_staff_get_the_text_of_a_hidden_message_in_a_gap_fill(world):
 
     admin, _ = await joined(world.admin, world.booking)
     parent, _ = await joined(world.parent, world.booking)
-    with mock.patch("sessions_app.services.realtime.group_send"):
+    with mock.patch("sessions_app.chat.services.realtime.group_send"):
         lost = (await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="rude"))[0]
     await sync_to_async(SessionMessage.objects.filter(pk=lost.pk).update)(hidden_at=lost.created_at)
     await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="next")

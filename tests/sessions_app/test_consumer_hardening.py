@@ -11,8 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
 
+from sessions_app.chat.services import message_create
 from sessions_app.models import SessionMessage
-from sessions_app.services import message_create
 from tests.sessions_app.test_consumer import authed
 
 pytestmark = pytest.mark.django_db(transaction=True)

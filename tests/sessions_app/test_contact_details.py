@@ -10,9 +10,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from k12.models import AuditAction, AuditEvent
-from sessions_app.contact_details import find_contact_details
+from sessions_app.chat.contact_details import find_contact_details
+from sessions_app.chat.services import message_create
 from sessions_app.models import MessageReport, SessionMessage
-from sessions_app.services import message_create
 from tests.sessions_app.contact_corpus import CONTACT, ORDINARY
 
 
@@ -111,7 +111,7 @@ def test_the_report_is_written_after_the_broadcast(world, django_capture_on_comm
     def group_send(group, message):
         reports_at_broadcast.append(MessageReport.objects.count())
 
-    with mock.patch("sessions_app.services.realtime.group_send", side_effect=group_send):
+    with mock.patch("sessions_app.chat.services.realtime.group_send", side_effect=group_send):
         with django_capture_on_commit_callbacks(execute=True):
             message_create(booking=world.booking, sender=world.tutor, text="snap: sammy_22")
     assert reports_at_broadcast == [0]
@@ -121,8 +121,8 @@ def test_the_report_is_written_after_the_broadcast(world, django_capture_on_comm
 def test_a_failing_screen_neither_fails_nor_holds_the_message(world, api, caplog, django_capture_on_commit_callbacks):
     sent = []
     with (
-        mock.patch("sessions_app.moderation.find_contact_details", side_effect=RuntimeError("boom")),
-        mock.patch("sessions_app.services.realtime.group_send", side_effect=lambda *a: sent.append(a)),
+        mock.patch("sessions_app.chat.moderation.find_contact_details", side_effect=RuntimeError("boom")),
+        mock.patch("sessions_app.chat.services.realtime.group_send", side_effect=lambda *a: sent.append(a)),
         caplog.at_level("ERROR"),
         django_capture_on_commit_callbacks(execute=True),
     ):

@@ -11,9 +11,9 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from k12.models import Notification
-from sessions_app import digests, moderation, presence
+from sessions_app.chat import digests, moderation, presence
+from sessions_app.chat.services import message_create, read_cursor_advance
 from sessions_app.models import SessionMessage
-from sessions_app.services import message_create, read_cursor_advance
 from tests.sessions_app.test_consumer import joined
 
 

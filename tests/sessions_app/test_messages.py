@@ -11,8 +11,8 @@ from unittest import mock
 import pytest
 from django.db import connection
 
+from sessions_app.chat.services import message_create
 from sessions_app.models import SessionMessage
-from sessions_app.services import message_create
 from tests.conftest import ROLES, VIEW_ACCESS, client_for
 
 ACCESS = VIEW_ACCESS

@@ -15,9 +15,9 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from k12.models import AuditAction, AuditEvent, Booking, Student, User
+from sessions_app.chat.moderation import message_report
+from sessions_app.chat.services import message_create
 from sessions_app.models import MessageReport, SessionMessage, SessionRecording
-from sessions_app.moderation import message_report
-from sessions_app.services import message_create
 from tests.sessions_app.test_recordings import stored_row
 
 

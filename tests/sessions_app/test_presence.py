@@ -12,7 +12,7 @@ import redis
 import time_machine
 from django.conf import settings
 
-from sessions_app import presence
+from sessions_app.chat import presence
 from tests.sessions_app.test_consumer import joined
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -79,12 +79,12 @@ def test_cheap_refusals_come_before_the_body(world, api, samples, local_storage,
 
 
 def test_an_upload_slower_than_the_minimum_rate_is_refused(world, api, samples, local_storage, settings, monkeypatch):
-    from sessions_app import recording_uploads
+    from sessions_app.recordings import uploads
 
     settings.RECORDING_UPLOAD_GRACE_SECONDS = 30
     settings.RECORDING_MIN_BYTES_PER_SECOND = 16 * 1024
     clock = iter([0.0, 3600.0, 3600.0, 3600.0])  # start, then each chunk an hour later
-    monkeypatch.setattr(recording_uploads.time, "monotonic", lambda: next(clock, 3600.0))
+    monkeypatch.setattr(uploads.time, "monotonic", lambda: next(clock, 3600.0))
     response = upload(api(world.tutor), world.booking, samples.mp4)
     assert response.status_code == 408 and response.json()["detail"].startswith("The upload arrives too slowly")
     assert SessionRecording.objects.count() == 0
@@ -92,8 +92,8 @@ def test_an_upload_slower_than_the_minimum_rate_is_refused(world, api, samples, 
 
 
 def test_a_slow_start_within_the_grace_period_is_fine(world, api, samples, local_storage, settings, monkeypatch):
-    from sessions_app import recording_uploads
+    from sessions_app.recordings import uploads
 
     settings.RECORDING_UPLOAD_GRACE_SECONDS = 30
-    monkeypatch.setattr(recording_uploads.time, "monotonic", iter([0.0] + [29.0] * 1000).__next__)
+    monkeypatch.setattr(uploads.time, "monotonic", iter([0.0] + [29.0] * 1000).__next__)
     assert upload(api(world.tutor), world.booking, samples.mp4).status_code == 201

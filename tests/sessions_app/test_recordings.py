@@ -23,7 +23,7 @@ from django.test import Client
 from django.utils import timezone
 
 from sessions_app.models import RecordingStatus, SessionRecording
-from sessions_app.recording_playback import playback_url, recording_file
+from sessions_app.recordings.playback import playback_url, recording_file
 from tests.conftest import ROLES, VIEW_ACCESS
 from tests.sessions_app.conftest import KEY, multipart, post_parts, upload, url
 
@@ -449,7 +449,7 @@ def test_delete_unknown_recording_is_404(world, api, recording_id):
 def test_a_rolled_back_delete_keeps_the_file(world, local_storage, django_capture_on_commit_callbacks):
     from django.db import transaction
 
-    from sessions_app.recording_services import recording_delete
+    from sessions_app.recordings.services import recording_delete
 
     recording = stored_row(world)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
 from sessions_app.models import RecordingStatus, SessionRecording
-from sessions_app.recording_maintenance import recording_orphans_clean
+from sessions_app.recordings.maintenance import recording_orphans_clean
 from tests.sessions_app.conftest import KEY, upload, upload_processed, url
 
 pytestmark = pytest.mark.usefixtures("s3_storage")

@@ -15,8 +15,8 @@ from django.urls import get_resolver
 from django.utils import timezone
 
 from k12.models import AuditAction, AuditEvent, Student
+from sessions_app.chat.services import message_create
 from sessions_app.models import MessageReport, ReadCursor, SessionMessage
-from sessions_app.services import message_create
 from tests.conftest import ROLES
 
 REPORTERS = {
@@ -126,7 +126,7 @@ async def test_hidden_text_never_reaches_the_live_room(world):
     message = (await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="secret"))[0]
     parent, _ = await joined(world.parent, world.booking)
     admin, _ = await joined(world.admin, world.booking)
-    from sessions_app.moderation import message_hide
+    from sessions_app.chat.moderation import message_hide
 
     await sync_to_async(message_hide)(message=message, moderator=world.admin)
     for comm in (parent, admin):
@@ -142,7 +142,7 @@ async def test_hidden_text_never_reaches_the_live_room(world):
 
 
 def test_audit_trail_is_append_only_in_the_database(world, message):
-    from sessions_app.moderation import message_hide
+    from sessions_app.chat.moderation import message_hide
 
     message_hide(message=message, moderator=world.admin)
     event = AuditEvent.objects.get(action=AuditAction.MESSAGE_HIDDEN)
@@ -156,7 +156,7 @@ def test_audit_trail_is_append_only_in_the_database(world, message):
 
 
 def test_export_audit_writes_csv(world, message, tmp_path):
-    api_hide = __import__("sessions_app.moderation", fromlist=["message_hide"]).message_hide
+    api_hide = __import__("sessions_app.chat.moderation", fromlist=["message_hide"]).message_hide
     api_hide(message=message, moderator=world.admin)
     out = tmp_path / "audit.csv"
     since = (timezone.now() - timedelta(hours=1)).date().isoformat()
@@ -243,7 +243,7 @@ def test_unread_counts_follow_the_read_cursor(world, api):
     assert _unread(api, world.parent, world.booking) == 2
     assert ReadCursor.objects.get(user=world.parent).last_read_seq == texts[1].seq
     # a hidden message is not counted
-    from sessions_app.moderation import message_hide
+    from sessions_app.chat.moderation import message_hide
 
     message_hide(message=texts[3], moderator=world.admin)
     assert _unread(api, world.parent, world.booking) == 1
@@ -305,7 +305,7 @@ def test_no_private_channel_exists():
         if r.startswith("api/") and any(t == "dm" or t.startswith(words) for t in re.split(r"[^a-z]+", r.lower()))
     }
     assert chat_like == CHAT_ROUTES
-    from sessions_app.routing import websocket_urlpatterns
+    from sessions_app.chat.routing import websocket_urlpatterns
 
     assert [str(p.pattern) for p in websocket_urlpatterns] == ["^ws/encounters/?$"]
     fields = {f.name for f in SessionMessage._meta.get_fields()}

@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 from django.conf import settings as django_settings
 
-from sessions_app import socket_cap
-from sessions_app.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release, sockets_held
+from sessions_app.chat import socket_cap
+from sessions_app.chat.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release, sockets_held
 from tests.sessions_app.test_consumer import authed, expect_close, open_socket, token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,7 +93,7 @@ async def test_a_crashed_process_sockets_stop_counting_when_their_leases_run_out
 async def test_a_socket_whose_consumer_crashed_gives_its_place_back(world, settings, monkeypatch):
     settings.WS_MAX_SOCKETS_PER_USER = 1
     await forget(world.parent)
-    from sessions_app.consumers import SessionChatConsumer
+    from sessions_app.chat.consumers import SessionChatConsumer
 
     async def boom(self, frame):
         raise RuntimeError("handler bug")

@@ -1,4 +1,4 @@
-"""The built-in web client's pages (sessions_app/web.py): login and logout, who may open which
+"""The built-in web client's pages (sessions_app/web/views.py): login and logout, who may open which
 page, and the API paths the pages' JavaScript relies on with a browser session (cookie + the
 CSRF header), the recording upload included. The client itself runs in a real browser in
 tests/e2e/test_web_client.py."""
@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from sessions_app import services
+from sessions_app.chat import services
 from tests.conftest import PASSWORD
 from tests.sessions_app.conftest import post_parts, url
 from tests.sessions_app.test_recordings import UnreadableBody

@@ -135,8 +135,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  parent1's session: {bookings[0].id}")
 
     def _seed_messages(self, booking: Booking, users: dict[str, User]) -> None:
+        from sessions_app.chat.services import message_create
         from sessions_app.models import SessionMessage
-        from sessions_app.services import message_create
 
         if SessionMessage.objects.filter(session=booking).exists():
             return

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sessions_app.recording_maintenance import recording_orphans_clean
-from sessions_app.recording_storage import storage_is_s3
+from sessions_app.recordings.maintenance import recording_orphans_clean
+from sessions_app.recordings.storage import storage_is_s3
 
 SECTIONS = [
     ("rows_without_bytes", "recording rows whose stored file is missing"),

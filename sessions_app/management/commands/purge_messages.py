@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sessions_app.retention import messages_purge
+from sessions_app.chat.retention import messages_purge
 
 
 class Command(BaseCommand):

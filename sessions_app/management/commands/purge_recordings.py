@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from sessions_app.recording_maintenance import recordings_purge
+from sessions_app.recordings.maintenance import recordings_purge
 
 
 def _mib(n: int) -> str:

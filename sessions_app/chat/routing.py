@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import re_path
 
-from sessions_app.consumers import SessionChatConsumer
+from sessions_app.chat.consumers import SessionChatConsumer
 
 websocket_urlpatterns = [
     re_path(r"^ws/encounters/?$", SessionChatConsumer.as_asgi()),

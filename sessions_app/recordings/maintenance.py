@@ -16,8 +16,8 @@ from django.utils import timezone
 from k12.audit import audit_record
 from k12.models import AuditAction
 from sessions_app.models import RecordingStatus, SessionRecording
-from sessions_app.recording_services import recording_bytes_discard, recording_multipart_abort
-from sessions_app.recording_storage import (
+from sessions_app.recordings.services import recording_bytes_discard, recording_multipart_abort
+from sessions_app.recordings.storage import (
     RECORDINGS_PREFIX,
     recording_storage,
     s3_target,

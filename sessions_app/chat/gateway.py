@@ -10,7 +10,7 @@ by python-socketio inside the same daphne process as /ws/encounters/ (k12/asgi.p
   ``exception`` event ``{status: "error", message}`` and nothing of the room. With ``after`` (a
   message id) what was missed comes first, as ``newMessage`` events; the acknowledgement, for a
   client that asks for one, is ``{status: "ok", sessionId, hasMore}``.
-- Each socket is a member of the process's room hub (sessions_app/hub.py), exactly as a
+- Each socket is a member of the process's room hub (sessions_app/chat/hub.py), exactly as a
   /ws/encounters/ socket is (``LiveMember``): the same channel-layer group, the same ordering,
   de-duplication and gap filling. A broadcast message becomes one socket.io packet per process
   (``newMessage`` ``{id, from, text, created_at, user_id, hidden, seq, session_id}``), written
@@ -44,10 +44,10 @@ from rest_framework_simplejwt.exceptions import TokenError
 from k12 import permissions
 from k12.models import User
 from k12.notifications import user_group
-from sessions_app.consumers import TokenBucket, _user_from_token
-from sessions_app.hub import listen
-from sessions_app.live import LiveMember, setting
-from sessions_app.socket_cap import socket_acquire, socket_release
+from sessions_app.chat.consumers import TokenBucket, _user_from_token
+from sessions_app.chat.hub import listen
+from sessions_app.chat.live import LiveMember, setting
+from sessions_app.chat.socket_cap import socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
 

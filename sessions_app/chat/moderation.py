@@ -17,8 +17,8 @@ from k12.errors import Conflict, field_error
 from k12.models import AuditAction, User
 
 # A module import, not a name: services imports this module to screen new messages.
-from sessions_app import services
-from sessions_app.contact_details import find_contact_details
+from sessions_app.chat import services
+from sessions_app.chat.contact_details import find_contact_details
 from sessions_app.models import MessageReport, ReportReason, ReportStatus, SessionMessage
 
 logger = logging.getLogger(__name__)

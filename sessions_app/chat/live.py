@@ -9,7 +9,7 @@ channel-layer group; only how a frame is written differs (the subclass's ``write
 - ``rooms`` maps a session to the seq up to which this socket has been given its messages. A
   live frame at or below it is a duplicate; a frame beyond the next one means broadcasts were
   lost or overtaken, and the gap is filled from the database before it (``backlog``).
-- Presence (sessions_app/presence.py) follows ``rooms``: in from the join, out on leaving.
+- Presence (sessions_app/chat/presence.py) follows ``rooms``: in from the join, out on leaving.
 - Access is re-checked every ``WS_ACCESS_RECHECK_SECONDS`` and when the server is told it
   changed; a socket authenticated by JWT ends when its token expires unless it is refreshed.
 """
@@ -27,9 +27,9 @@ from django.http import Http404
 
 from k12 import permissions
 from k12.models import User
-from sessions_app import presence, selectors
-from sessions_app.hub import hub_for
-from sessions_app.payloads import row_payload
+from sessions_app.chat import presence, selectors
+from sessions_app.chat.hub import hub_for
+from sessions_app.chat.payloads import row_payload
 
 logger = logging.getLogger(__name__)
 

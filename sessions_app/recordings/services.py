@@ -32,16 +32,16 @@ from k12.audit import audit_record
 from k12.errors import Conflict, field_error
 from k12.models import AuditAction, Booking, User
 from k12.throttling import parse_rate
-from sessions_app.media import MediaInfo, NotMedia, declared_type, media_probe
 from sessions_app.models import RecordingStatus, SessionRecording
-from sessions_app.recording_storage import (
+from sessions_app.recordings.media import MediaInfo, NotMedia, declared_type, media_probe
+from sessions_app.recordings.storage import (
     S3RangeReader,
     new_storage_key,
     recording_storage,
     s3_target,
     storage_is_s3,
 )
-from sessions_app.recording_uploads import display_filename, filename_problem, too_large
+from sessions_app.recordings.uploads import display_filename, filename_problem, too_large
 
 logger = logging.getLogger(__name__)
 
@@ -162,8 +162,8 @@ def recording_upload(
 
 def _process_on_commit(recording: SessionRecording) -> None:
     """The verified recording goes to a worker for its poster and faststart copy
-    (sessions_app/recording_processing.py); it stays ``processing``, then becomes ``ready``."""
-    from sessions_app.recording_processing import recording_process_enqueue
+    (sessions_app/recordings/processing.py); it stays ``processing``, then becomes ``ready``."""
+    from sessions_app.recordings.processing import recording_process_enqueue
 
     transaction.on_commit(lambda: recording_process_enqueue(recording.pk))
 

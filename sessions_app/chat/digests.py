@@ -1,7 +1,7 @@
 """Missed-message digests (Zulip's missed-message email).
 
 A participant who had no socket open in the session's room when a message arrived
-(``sessions_app.presence``), and has not read it (their read cursor) ``DIGEST_DELAY`` later,
+(``sessions_app.chat.presence``), and has not read it (their read cursor) ``DIGEST_DELAY`` later,
 gets one email listing the session's messages they have not read since, never hidden ones; at
 most one such email per session per ``DIGEST_MIN_INTERVAL``.
 
@@ -24,7 +24,7 @@ from django.utils import timezone
 from k12 import permissions
 from k12.models import Booking
 from k12.notifications import notification_create
-from sessions_app import presence
+from sessions_app.chat import presence
 from sessions_app.models import MessageDigest, ReadCursor, SessionMessage
 
 logger = logging.getLogger(__name__)

@@ -31,9 +31,9 @@ from typing import Protocol
 
 from channels.db import database_sync_to_async
 
-from sessions_app import selectors
-from sessions_app.payloads import row_payload
-from sessions_app.services import session_group
+from sessions_app.chat import selectors
+from sessions_app.chat.payloads import row_payload
+from sessions_app.chat.services import session_group
 
 logger = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ class RecordingSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    # Minted, and audited, for the whole page by recording_playback.playback_links (which the
+    # Minted, and audited, for the whole page by playback.playback_links (which the
     # views pass as the "links" context); null until the recording is ready.
     def _link(self, recording: SessionRecording, name: str) -> str | None:
         return self.context.get("links", {}).get(recording.pk, {}).get(name)

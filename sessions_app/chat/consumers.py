@@ -5,7 +5,7 @@ What closes the guide's holes:
 - auth is the first frame (an access JWT) or the browser's Django session; nothing in the URL;
   no valid auth within ``WS_AUTH_TIMEOUT_SECONDS`` closes with 4401;
 - joining a room goes through ``k12.permissions.access_booking``, the REST rule;
-- sending goes through ``sessions_app.services.message_create``, the REST write path;
+- sending goes through ``sessions_app.chat.services.message_create``, the REST write path;
 - frames are validated, rate-limited, and a flooding client is closed (4429);
 - access is re-checked every ``WS_ACCESS_RECHECK_SECONDS`` and when the server is told it
   changed: a deactivated user is closed (4403), a room the user lost access to is left; a socket
@@ -13,9 +13,9 @@ What closes the guide's holes:
   with a fresh one, so a socket does not outlive a logout by more than the token's lifetime.
 
 Consumers do no slow work: database access runs in ``database_sync_to_async``; a broadcast frame
-arrives pre-encoded, once per process, and the process's room hub (sessions_app/hub.py) writes
+arrives pre-encoded, once per process, and the process's room hub (sessions_app/chat/hub.py) writes
 it to each socket in the room directly. Joining, ordering, gap filling and access re-checks are
-``LiveMember``'s (sessions_app/live.py), shared with the socket.io gateway.
+``LiveMember``'s (sessions_app/chat/live.py), shared with the socket.io gateway.
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ from k12 import permissions
 from k12.authentication import user_from_access_token
 from k12.models import User
 from k12.notifications import user_group
-from sessions_app import services
-from sessions_app.hub import LAYER_TIMEOUT_SECONDS, RETRY_SECONDS
-from sessions_app.live import LiveMember, setting
-from sessions_app.payloads import message_payload
-from sessions_app.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
+from sessions_app.chat import services
+from sessions_app.chat.hub import LAYER_TIMEOUT_SECONDS, RETRY_SECONDS
+from sessions_app.chat.live import LiveMember, setting
+from sessions_app.chat.payloads import message_payload
+from sessions_app.chat.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
 
@@ -335,7 +335,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             {"type": "accessChanged", "reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
         )
 
-    # --- how this socket writes what the room hub hands over (sessions_app/live.py) -----------
+    # --- how this socket writes what the room hub hands over (sessions_app/chat/live.py) -----------
 
     async def write_frame(self, event: dict) -> None:
         await self.send(text_data=event["frame"])

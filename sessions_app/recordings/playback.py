@@ -38,7 +38,7 @@ from k12.audit import audit_record_many
 from k12.models import AuditAction
 from k12.permissions import parse_uuid
 from sessions_app.models import RecordingStatus, SessionRecording
-from sessions_app.recording_storage import recording_storage, storage_is_s3
+from sessions_app.recordings.storage import recording_storage, storage_is_s3
 
 SALT = "sessions_app.recording-playback"
 CHUNK_BYTES = 256 * 1024

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from k12.formats import iso
 from k12.models import display_name
+from sessions_app.chat.selectors import MessageRow
 from sessions_app.models import SessionMessage
-from sessions_app.selectors import MessageRow
 
 __all__ = ["iso", "message_payload", "row_payload"]
 

@@ -15,9 +15,9 @@ from django.utils import timezone
 from k12 import permissions, realtime
 from k12.errors import field_error
 from k12.models import Booking, User
-from sessions_app import digests, moderation
+from sessions_app.chat import digests, moderation
+from sessions_app.chat.payloads import message_payload
 from sessions_app.models import ReadCursor, SessionMessage
-from sessions_app.payloads import message_payload
 
 logger = logging.getLogger(__name__)
 
