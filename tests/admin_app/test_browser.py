@@ -22,8 +22,8 @@ from django.test import RequestFactory
 from playwright.sync_api import expect, sync_playwright
 
 from admin_app import selectors
+from admin_app.admin.core import match_label
 from k12 import services
-from k12.admin import match_label
 from k12.models import Allocation, Notification
 from sessions_app.chat.moderation import message_hide, message_report
 from sessions_app.chat.services import message_create

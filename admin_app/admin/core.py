@@ -1,5 +1,6 @@
-"""The Django admin for the core models. Adding and cancelling go through the same services
-as the API (``ServiceCreateAdminMixin``), so staff get the same checks and notifications."""
+"""The desk's pages for the core models (people, subjects, students, allocations, sessions,
+notifications). Adding and cancelling go through the same services as the API
+(``ServiceCreateAdminMixin``), so staff get the same checks and notifications."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch
 from django.http import JsonResponse
 from django.urls import path, reverse
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 
 from admin_app import selectors
+from admin_app.admin.base import ServiceCreateAdminMixin, error_texts
 from admin_app.export import CsvExportMixin
 from admin_app.paginator import EstimatedCountPaginator
 from k12 import permissions, services
@@ -31,60 +32,6 @@ from k12.models import (
     TutorSubject,
     User,
 )
-
-
-def _messages(detail) -> list[str]:
-    if isinstance(detail, (list, tuple)):
-        return [str(d) for d in detail]
-    return [str(detail)]
-
-
-class ServiceCreateAdminMixin:
-    """Creating an object in the admin calls ``create_via_service(request, cleaned_data)``
-    instead of ``Model.save()``. The service's 400 field errors land on the form's fields
-    (renamed through ``service_field_map``), its 403/409 on the form as a whole."""
-
-    service_field_map: dict[str, str] = {}
-
-    def create_via_service(self, request, data):  # pragma: no cover - each admin defines it
-        raise NotImplementedError
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-        if obj is not None:
-            return form_class
-        model_admin = self
-
-        class ServiceForm(form_class):
-            def _post_clean(self):
-                if self.errors:
-                    return
-                try:
-                    with transaction.atomic():
-                        self.instance = model_admin.create_via_service(request, self.cleaned_data)
-                except ValidationError as exc:
-                    detail = exc.detail if isinstance(exc.detail, dict) else {None: exc.detail}
-                    for field, errors in detail.items():
-                        target = model_admin.service_field_map.get(field, field)
-                        if target not in self.fields:
-                            target = None
-                        for message in _messages(errors):
-                            self.add_error(target, message)
-                except APIException as exc:
-                    self.add_error(None, str(exc.detail))
-                except PermissionDenied as exc:
-                    self.add_error(None, str(exc) or "Not allowed.")
-
-        return ServiceForm
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-        # On add, the service has already saved the object in the form's _post_clean.
-
-    def save_related(self, request, form, formsets, change):
-        if change:
-            super().save_related(request, form, formsets, change)
 
 
 class TutorSubjectInline(admin.TabularInline):
@@ -252,7 +199,7 @@ class StudentAdmin(CsvExportMixin, admin.ModelAdmin):
             if "user" in form.changed_data:
                 services.student_login_set(student=obj, changed_by=request.user, login=login, request=request)
         except ValidationError as exc:
-            errors = [str(m) for field_errors in exc.detail.values() for m in _messages(field_errors)]
+            errors = [str(m) for field_errors in exc.detail.values() for m in error_texts(field_errors)]
             self.message_user(request, "; ".join(errors), messages.ERROR)
         obj.refresh_from_db()
 
