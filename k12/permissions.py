@@ -13,16 +13,17 @@ these functions; none keeps a copy of the rule.
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Literal, TypeVar
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from k12.models import Allocation, AllocationStatus, Booking, BookingStatus, Notification, Role, Student, User
 
 BookingAction = Literal["view", "message", "upload_recording", "cancel", "reschedule"]
+R = TypeVar("R", bound=Model)
 
 
 def _authenticated(user) -> bool:
@@ -297,32 +298,10 @@ def access_notification(user, notification_id) -> Notification:
     return notification
 
 
-RecordingAction = Literal["view", "delete", "manage_upload"]
-
 _RECORDING_DENIED_MESSAGES = {
-    "view": "Access denied to this session.",
     "delete": "Only the recording's uploader or an admin can delete it.",
     "manage_upload": "Only whoever started this upload can complete or abort it.",
 }
-
-
-def access_recording(user, recording_id, action: RecordingAction = "view", *, booking: Booking | None = None):
-    """Fetch a session recording for ``action`` or raise: Http404 if it does not exist (in
-    ``booking``, when given) or the id is malformed, PermissionDenied if the user may not."""
-    from sessions_app.models import SessionRecording  # sessions_app builds on k12, not the reverse
-
-    qs = SessionRecording.objects.select_related("session__student")
-    if booking is not None:
-        qs = qs.filter(session=booking)
-    recording = get_or_404(qs, recording_id, "Recording")
-    allowed = {
-        "view": lambda: can_view_booking(user, recording.session),
-        "delete": lambda: can_delete_recording(user, recording),
-        "manage_upload": lambda: can_manage_upload(user, recording),
-    }[action]()
-    if not allowed:
-        raise PermissionDenied(_RECORDING_DENIED_MESSAGES[action])
-    return recording
 
 
 class IsAdminRole(BasePermission):
@@ -368,18 +347,6 @@ def can_set_recording_consent(user, student: Student) -> bool:
     return is_admin(user) or (_authenticated(user) and student.parent_id == user.id)
 
 
-def access_message(user, message_id):
-    """A chat message the user may see (its session's participants and staff), or Http404 /
-    PermissionDenied as for its session."""
-    from django.apps import apps
-
-    message_model = apps.get_model("sessions_app", "SessionMessage")
-    message = get_or_404(message_model.objects.select_related("session__student", "user"), message_id, "Message")
-    if not can_view_booking(user, message.session):
-        raise PermissionDenied("Access denied to this session.")
-    return message
-
-
 def can_view_student(user, student: Student) -> bool:
     """The student is among ``students_visible_to(user)`` (a query for a tutor, who sees the
     students allocated to them)."""
@@ -401,14 +368,13 @@ def access_student(user, student_id) -> Student:
     return student
 
 
-def recordings_visible_to(user, booking: Booking):
-    """The session's recordings ``user`` may list (``can_see_recordings``), newest first: one
-    range scan of the (session, created_at) index."""
-    from sessions_app.models import SessionRecording
-
+def recordings_visible_to(user, booking: Booking, recordings: QuerySet[R]) -> QuerySet[R]:
+    """Of ``recordings`` (the recordings app's rows, each with a ``session``), the ones of
+    ``booking`` that ``user`` may list: all of them when ``can_see_recordings``, else none. The
+    app hands its own queryset in: the core does not import the apps built on it."""
     if not can_see_recordings(user, booking):
-        return SessionRecording.objects.none()
-    return SessionRecording.objects.filter(session=booking).order_by("-created_at", "id")
+        return recordings.none()
+    return recordings.filter(session=booking)
 
 
 # --- DRF permission classes: the viewsets' guards, asking the predicates above -----------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connection
@@ -29,6 +30,25 @@ def sessions_visible_to(
     if starts_to:
         qs = qs.filter(starts_at__lt=starts_to)
     return qs.order_by("starts_at", "id")
+
+
+# What the apps built on the core add to each session the API lists or shows (the chat: ``unread``),
+# by field name: each app registers its annotation in its AppConfig.ready(), so the core reads the
+# field without importing the app.
+SessionAnnotation = Callable[[QuerySet[Booking], User], QuerySet[Booking]]
+_session_annotations: dict[str, SessionAnnotation] = {}
+
+
+def session_annotation_register(field: str, annotate: SessionAnnotation) -> None:
+    """``annotate(sessions, viewer)`` adds ``field`` to each of ``sessions`` for ``viewer``."""
+    _session_annotations[field] = annotate
+
+
+def sessions_annotated(qs: QuerySet[Booking], user: User) -> QuerySet[Booking]:
+    """``qs`` with every registered annotation, in the same query."""
+    for annotate in _session_annotations.values():
+        qs = annotate(qs, user)
+    return qs
 
 
 def students_visible_to(user: User) -> QuerySet[Student]:

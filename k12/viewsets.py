@@ -100,13 +100,11 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Booking.objects.none()
-        from sessions_app.chat.selectors import sessions_with_unread
-
         if self.action == "list":
-            return sessions_with_unread(selectors.sessions_visible_to(self.request.user), self.request.user)
+            return selectors.sessions_annotated(selectors.sessions_visible_to(self.request.user), self.request.user)
         qs = Booking.objects.select_related("student", "tutor", "subject")
         # the room opens at the first unread message: the detail carries the count too
-        return sessions_with_unread(qs, self.request.user) if self.action == "retrieve" else qs
+        return selectors.sessions_annotated(qs, self.request.user) if self.action == "retrieve" else qs
 
     def create(self, request: Request) -> Response:
         body = BookingCreateSerializer(data=request.data)

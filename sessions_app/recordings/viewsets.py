@@ -93,7 +93,8 @@ class SessionRecordingViewSet(SessionScopedMixin, ApiViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return SessionRecording.objects.none()
-        return permissions.recordings_visible_to(self.request.user, self.booking)
+        newest_first = SessionRecording.objects.order_by("-created_at", "id")  # the (session, created_at) index
+        return permissions.recordings_visible_to(self.request.user, self.booking, newest_first)
 
     def list(self, request: Request, session_id: str) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))

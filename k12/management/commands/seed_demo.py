@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from k12 import permissions
+from k12.demo import demo_seeds_run
 from k12.models import (
     Allocation,
     AllocationStatus,
@@ -42,11 +43,6 @@ CHILDREN = [
 PAIRS = [
     ("parent1@k12.test", "tutor1@k12.test", "Math", 1, 16),
     ("parent2@k12.test", "tutor2@k12.test", "English", 2, 15),
-]
-DEMO_MESSAGES = [
-    ("tutor1@k12.test", "Hi Sam! Tomorrow we'll go through linear equations."),
-    ("student1@k12.test", "Great, I have a few questions from my homework."),
-    ("parent1@k12.test", "Thanks Tom, Sam will be ready at four."),
 ]
 
 
@@ -127,18 +123,9 @@ class Command(BaseCommand):
                 )
             bookings.append(booking)
 
-        self._seed_messages(bookings[0], users)
+        demo_seeds_run(users=users, bookings=bookings)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Password for every account: " + password))
         for email, _first, _last, role in PEOPLE:
             self.stdout.write(f"  {role:8} {email}")
         self.stdout.write(f"  parent1's session: {bookings[0].id}")
-
-    def _seed_messages(self, booking: Booking, users: dict[str, User]) -> None:
-        from sessions_app.chat.services import message_create
-        from sessions_app.models import SessionMessage
-
-        if SessionMessage.objects.filter(session=booking).exists():
-            return
-        for email, text in DEMO_MESSAGES:
-            message_create(booking=booking, sender=users[email], text=text)
