@@ -26,7 +26,6 @@ SERVING = [
     "admin_app/sites.py",
     "sessions_app/chat/viewsets.py",
     "sessions_app/recordings/viewsets.py",
-    "sessions_app/recordings/admin.py",
     "sessions_app/chat/consumers.py",
     "sessions_app/chat/gateway.py",
     "sessions_app/chat/live.py",
@@ -59,7 +58,7 @@ def leaks(source: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-@pytest.mark.parametrize("path", [p for p in SERVING if (ROOT / p).exists()])
+@pytest.mark.parametrize("path", SERVING)  # a module moved or renamed fails here until listed anew
 def test_no_access_decision_outside_the_rule(path):
     assert leaks((ROOT / path).read_text()) == []
 
