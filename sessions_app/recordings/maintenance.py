@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
 from k12.audit import audit_record
 from k12.models import AuditAction
 from sessions_app.models import RecordingStatus, SessionRecording
-from sessions_app.recordings.services import recording_bytes_discard, recording_multipart_abort
+from sessions_app.recordings.services import recording_bytes_discard, recording_multipart_abort, recording_remove
 from sessions_app.recordings.storage import (
     RECORDINGS_PREFIX,
     recording_storage,
@@ -32,18 +31,6 @@ Progress = Callable[[Iterable, int], Iterable]
 
 def _no_progress(items: Iterable, total: int) -> Iterable:
     return items
-
-
-def _remove_now(recording: SessionRecording) -> tuple[bool, bool]:
-    """Delete the row, then (outside any transaction, as the commands run) its bytes.
-    Returns ``(row_deleted, bytes_removed)``."""
-    with transaction.atomic():
-        deleted, _ = SessionRecording.objects.filter(pk=recording.pk).delete()
-    if not deleted:
-        return False, True
-    if recording.poster:
-        recording_bytes_discard(recording.poster, "")
-    return True, recording_bytes_discard(recording.file.name, recording.multipart_upload_id)
 
 
 # --- Retention --------------------------------------------------------------------------------
@@ -69,8 +56,8 @@ def recordings_purge(
     """Remove every recording created more than ``older_than`` ago: rows and bytes (and any
     multipart upload still open), except those of sessions under legal hold. ``dry_run`` only
     counts. Rows go first; bytes that cannot be removed are reported in ``failed``
-    (``cleanup_recordings`` removes them later). A run that removes anything leaves one audit
-    event (what, how many, how many held), as the message purge does."""
+    (``cleanup_recordings`` removes them later). Each run but a dry one leaves one audit event
+    (what, how many, how many held), as the message purge does, also when it removed nothing."""
     cutoff = (now or timezone.now()) - older_than
     old = SessionRecording.objects.filter(created_at__lt=cutoff)
     qs = old.filter(session__legal_hold=False)
@@ -78,16 +65,16 @@ def recordings_purge(
     summary = PurgeSummary(
         matched=qs.count(), matched_bytes=stats["total_bytes"] or 0, held=old.filter(session__legal_hold=True).count()
     )
-    if dry_run or not summary.matched:
+    if dry_run:
         return summary
     rows = qs.order_by("created_at", "id").only("id", "file", "file_size_bytes", "multipart_upload_id", "poster")
     for recording in progress(rows.iterator(chunk_size=500), summary.matched):
-        row_deleted, bytes_removed = _remove_now(recording)
-        if not row_deleted:
+        removal = recording_remove(recording)
+        if not removal.row_deleted:
             continue  # deleted meanwhile by someone else
         summary.purged += 1
         summary.purged_bytes += recording.file_size_bytes or 0
-        if not bytes_removed:
+        if removal.bytes_removed is False:
             summary.failed.append(recording.file.name)
     audit_record(
         action=AuditAction.RETENTION_PURGE,
@@ -159,6 +146,14 @@ def recording_orphans_clean(
     stored = set(stored_recording_names(storage))
     known = set(SessionRecording.objects.values_list("file", flat=True))
     known |= set(SessionRecording.objects.exclude(poster="").values_list("poster", flat=True))
+    # Read before any row below goes: a removed row's open upload is aborted with it (once its
+    # removal commits), not counted again as an upload no row knows.
+    is_s3 = storage_is_s3(storage)
+    open_ids = (
+        set(SessionRecording.objects.exclude(multipart_upload_id="").values_list("multipart_upload_id", flat=True))
+        if is_s3
+        else set()
+    )
 
     upload_deadline = now - timedelta(seconds=settings.RECORDING_UPLOAD_TTL_SECONDS) - grace
     stale = SessionRecording.objects.filter(
@@ -170,7 +165,7 @@ def recording_orphans_clean(
     )
     for recording in stale.iterator():
         report.stale_rows.append(recording.file.name)
-        if not dry_run and not _remove_now(recording)[1]:
+        if not dry_run and recording_remove(recording).bytes_removed is False:
             report.failed.append(recording.file.name)
 
     settled_ready = SessionRecording.objects.filter(status=RecordingStatus.READY, created_at__lt=settled)
@@ -179,7 +174,7 @@ def recording_orphans_clean(
             continue
         report.rows_without_bytes.append(recording.file.name)
         if not dry_run:
-            _remove_now(recording)
+            recording_remove(recording)
 
     for name in sorted(stored - known):
         try:
@@ -193,10 +188,7 @@ def recording_orphans_clean(
         if not dry_run and not recording_bytes_discard(name, ""):
             report.failed.append(name)
 
-    if storage_is_s3(storage):
-        open_ids = set(
-            SessionRecording.objects.exclude(multipart_upload_id="").values_list("multipart_upload_id", flat=True)
-        )
+    if is_s3:
         for name, upload_id, initiated in _open_s3_uploads():
             if upload_id in open_ids or initiated >= settled:
                 continue

@@ -330,7 +330,7 @@ def recording_upload_complete(
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
-            _delete_row(recording)
+            recording_remove(recording)
             raise Conflict("This upload no longer exists in storage (aborted or expired); start a new one.") from None
         _set_status(recording, RecordingStatus.UPLOADING)
         raise field_error(
@@ -350,7 +350,7 @@ def recording_upload_complete(
             raise NotMedia(f"The content is {info.content_type}, not the announced {recording.content_type}.")
     except NotMedia as exc:
         recording_bytes_discard(recording.file.name, "")
-        _delete_row(recording)
+        recording_remove(recording)
         raise field_error("file", str(exc)) from None
     except BaseException:
         logger.exception("processing of upload %s failed", recording.pk)
@@ -390,7 +390,7 @@ def recording_upload_abort(*, recording: SessionRecording, aborted_by: User) -> 
             return
         if locked.status != RecordingStatus.UPLOADING:
             raise Conflict(f"This upload is {locked.status}; delete the recording instead.")
-        _delete_row(locked)
+        recording_remove(locked)
 
 
 # --- Deletion ---------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ def recording_delete(*, recording: SessionRecording, deleted_by: User) -> None:
     if Booking.objects.filter(pk=recording.session_id, legal_hold=True).exists():
         raise Conflict("The session is under legal hold: its recordings are kept.")
     with transaction.atomic():
-        if _delete_row(recording):
+        if recording_remove(recording).row_deleted:
             audit_record(
                 action=AuditAction.RECORDING_DELETED,
                 actor=deleted_by,
@@ -415,20 +415,32 @@ def recording_delete(*, recording: SessionRecording, deleted_by: User) -> None:
             )
 
 
-def recording_remove(recording: SessionRecording) -> bool:
-    """The system's delete (retention, cleanup): no access check. True if the row was there."""
-    return _delete_row(recording)
+@dataclass(frozen=True)
+class RecordingRemoval:
+    row_deleted: bool  # False: it was gone already
+    # False when storage refused the file's bytes (logged; cleanup_recordings retries them), None
+    # while their removal waits for the caller's transaction to commit.
+    bytes_removed: bool | None
 
 
-def _delete_row(recording: SessionRecording) -> bool:
+def recording_remove(recording: SessionRecording) -> RecordingRemoval:
+    """The one way a recording's row and bytes go, whoever asks: a user's delete, an upload
+    aborted or refused, retention, cleanup. No access check (the callers make theirs). The row
+    goes first; its bytes (the file, the poster, an unfinished multipart upload) once that is
+    committed, so a rolled-back removal never leaves a row without bytes."""
     name, upload_id, poster = recording.file.name, recording.multipart_upload_id, recording.poster
+    removed: list[bool] = []
+
+    def discard() -> None:
+        if poster:
+            recording_bytes_discard(poster, "")
+        removed.append(recording_bytes_discard(name, upload_id))
+
     with transaction.atomic():
         deleted, _ = SessionRecording.objects.filter(pk=recording.pk).delete()
         if deleted:
-            transaction.on_commit(lambda: recording_bytes_discard(name, upload_id))
-            if poster:
-                transaction.on_commit(lambda: recording_bytes_discard(poster, ""))
-    return bool(deleted)
+            transaction.on_commit(discard)
+    return RecordingRemoval(row_deleted=bool(deleted), bytes_removed=removed[0] if removed else None)
 
 
 def recording_multipart_abort(name: str, upload_id: str) -> bool:

@@ -159,3 +159,25 @@ def test_the_recording_purge_skips_legal_holds_and_is_audited(world, storage):
     event = AuditEvent.objects.get(action=AuditAction.RETENTION_PURGE)
     assert event.target_type == "sessions_app.sessionrecording"
     assert event.data["deleted"] == 1 and event.data["held"] == 1 and event.data["older_than_days"] == 365
+
+
+@pytest.mark.parametrize(
+    "command, target_type",
+    [("purge_messages", "sessions_app.sessionmessage"), ("purge_recordings", "sessions_app.sessionrecording")],
+)
+def test_every_purge_run_is_audited_even_one_that_removes_nothing(world, storage, command, target_type):
+    # given an old message and an old recording, in a session under legal hold
+    from django.utils import timezone
+
+    message_create(booking=world.booking, sender=world.tutor, text="old")
+    SessionMessage.objects.update(created_at=timezone.now() - timedelta(days=400))
+    stored_row(world, age=timedelta(days=400))
+    world.booking.legal_hold = True
+    world.booking.save()
+    # when
+    call_command(command, older_than=365, stdout=open("/dev/null", "w"), stderr=open("/dev/null", "w"))
+    # then the run is on record: it removed nothing and kept one
+    assert SessionMessage.objects.count() == 1 and SessionRecording.objects.count() == 1
+    event = AuditEvent.objects.get(action=AuditAction.RETENTION_PURGE)
+    assert event.target_type == target_type
+    assert event.data["deleted"] == 0 and event.data["held"] == 1 and event.data["older_than_days"] == 365

@@ -526,16 +526,63 @@ def test_purge_dry_run_counts_and_keeps_everything(world, local_storage):
     assert SessionRecording.objects.count() == 1 and len(local_storage.stored()) == 1
 
 
-def test_purge_removes_old_recordings_and_their_files(world, local_storage):
+def test_purge_removes_old_recordings_and_their_files(world, local_storage, django_capture_on_commit_callbacks):
     old = [stored_row(world, age=timedelta(days=days)) for days in (31, 45)]
     recent = stored_row(world, age=timedelta(days=29))
     out, err = io.StringIO(), io.StringIO()
-    call_command("purge_recordings", "--older-than", "30", stdout=out, stderr=err)
+    with django_capture_on_commit_callbacks(execute=True):  # the command runs outside a transaction
+        call_command("purge_recordings", "--older-than", "30", stdout=out, stderr=err)
     assert "Purged 2 of 2 recording(s) older than 30 day(s)" in out.getvalue()
     assert "2/2" in err.getvalue()  # tqdm's progress bar
     assert list(SessionRecording.objects.all()) == [recent]
     assert [p.name for p in local_storage.stored()] == [os.path.basename(recent.storage_key)]
     assert all(not default_storage.exists(r.storage_key) for r in old)
+
+
+@pytest.mark.parametrize("maintenance", ["purge", "cleanup"])
+def test_a_rolled_back_purge_or_cleanup_keeps_the_file(
+    world, local_storage, django_capture_on_commit_callbacks, maintenance
+):
+    # given a recording the purge would remove (old), or the cleanup (its processing failed)
+    from django.db import transaction
+
+    from sessions_app.recordings.maintenance import recording_orphans_clean, recordings_purge
+
+    if maintenance == "purge":
+        recording = stored_row(world, age=timedelta(days=400))
+        run = lambda: recordings_purge(older_than=timedelta(days=365))  # noqa: E731
+    else:
+        recording = stored_row(world, status=RecordingStatus.FAILED, age=timedelta(hours=3))
+        SessionRecording.objects.filter(pk=recording.pk).update(updated_at=timezone.now() - timedelta(hours=3))
+        run = recording_orphans_clean
+    # when it runs in a transaction that rolls back
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            run()
+            raise RuntimeError("rollback")
+    # then, as with a user's delete, the row is back and so are its bytes
+    assert callbacks == []  # the file removal was never scheduled
+    assert SessionRecording.objects.filter(pk=recording.pk).exists()
+    assert len(local_storage.stored()) == 1
+
+
+@pytest.mark.django_db(transaction=True)  # as the command runs: each removal commits at once
+def test_purge_reports_the_files_storage_refused_to_remove(world, local_storage, monkeypatch):
+    from k12.models import AuditAction, AuditEvent
+
+    old = stored_row(world, age=timedelta(days=40))
+
+    def refuse(name):
+        raise OSError("storage unreachable")
+
+    monkeypatch.setattr("sessions_app.recordings.services.recording_storage", lambda: SimpleNamespace(delete=refuse))
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 stored file"):
+        call_command("purge_recordings", "--older-than", "30", stdout=io.StringIO(), stderr=err)
+    assert f"could not remove stored file {old.storage_key}" in err.getvalue()
+    assert not SessionRecording.objects.exists() and len(local_storage.stored()) == 1
+    event = AuditEvent.objects.get(action=AuditAction.RETENTION_PURGE)
+    assert event.data["deleted"] == 1 and event.data["bytes_not_removed"] == 1
 
 
 def test_purge_needs_a_positive_age(db):
@@ -548,7 +595,7 @@ def _age_file(path, hours: float) -> None:
     os.utime(path, (then, then))
 
 
-def test_cleanup_removes_orphans_on_both_sides(world, local_storage):
+def test_cleanup_removes_orphans_on_both_sides(world, local_storage, django_capture_on_commit_callbacks):
     kept = stored_row(world, age=timedelta(hours=3))
     _age_file(local_storage.media / kept.storage_key, 3)
     lost = stored_row(world, age=timedelta(hours=3))
@@ -565,7 +612,8 @@ def test_cleanup_removes_orphans_on_both_sides(world, local_storage):
     assert SessionRecording.objects.count() == 3
 
     out = io.StringIO()
-    call_command("cleanup_recordings", "--verbosity", "2", stdout=out)
+    with django_capture_on_commit_callbacks(execute=True):  # the command runs outside a transaction
+        call_command("cleanup_recordings", "--verbosity", "2", stdout=out)
     assert "3 orphan(s) removed" in out.getvalue()
     assert lost.storage_key in out.getvalue() and orphan in out.getvalue()
     assert list(SessionRecording.objects.all()) == [kept]

@@ -239,7 +239,9 @@ def test_an_upload_is_not_reachable_through_another_session(world, api, s3_stora
 # --- Cleanup on S3 ----------------------------------------------------------------------------
 
 
-def test_cleanup_on_s3_removes_orphan_objects_and_abandoned_uploads(world, api, samples, s3_storage, settings):
+def test_cleanup_on_s3_removes_orphan_objects_and_abandoned_uploads(
+    world, api, samples, s3_storage, settings, django_capture_on_commit_callbacks
+):
     kept = upload(api(world.tutor), world.booking, samples.mp4).json()
     orphan_key = f"recordings/{world.booking.id}/{uuid.uuid4()}.mp4"
     s3_storage.client.put_object(Bucket=s3_storage.bucket, Key=orphan_key, Body=b"orphan")
@@ -259,7 +261,8 @@ def test_cleanup_on_s3_removes_orphan_objects_and_abandoned_uploads(world, api, 
     assert len(dry.stale_rows) == 1 and dry.rows_without_bytes == []
     assert len(s3_storage.keys()) == 2
 
-    report = recording_orphans_clean(now=later)
+    with django_capture_on_commit_callbacks(execute=True):  # the command runs outside a transaction
+        report = recording_orphans_clean(now=later)
     assert report.found == 3 and report.failed == []
     assert s3_storage.keys() == [SessionRecording.objects.get(pk=kept["id"]).storage_key]
     assert s3_storage.open_uploads() == []
