@@ -10,9 +10,12 @@ Per mode it prints delivery latency (start of the POST to arrival) p50/p99/max, 
 and reordered deliveries, CPU per message by process (between the client's start and end
 marks), and server RSS per socket ((RSS with every socket joined - RSS idle) / sockets).
 ``--storm``: at mid-run one server process is killed (SIGKILL) with its sockets; they reconnect
-with the web client's jitter to the other process and rejoin with `after` (ours); the peer, one
+as the web client does (its jitter and join timeout), through what stands for a proxy (a refused
+connection goes on to the other process at once), and rejoin with `after` (ours); the peer, one
 process, is restarted at once and its clients rejoin without `after` (it has none). Printed:
-the time from the kill until every dropped socket is back (and, for ours, caught up).
+the time from the kill until every dropped socket is back, and until each also holds every
+message whose POST was answered before it asked to join (caught up; the peer's clients have no
+way to catch up). ``--profile DIR``: py-spy of the surviving daphne while measured.
 
 Needs PostgreSQL on 127.0.0.1:5432 (creates and drops `k12_bench_rooms`), redis-server, Node,
 tests/js/node_modules (`make js-deps`), and for the peer a set-up copy (``--peer-dir``; its
@@ -132,8 +135,25 @@ def backends(db: str) -> list[int]:
     return [p for p in _postgres_pids() if f" {db} " in _cmdline(p)]
 
 
-def drive(config: dict, groups, rss_pids: list[int], on_kill=None) -> dict:
-    """Run the client; sample the servers at its marks."""
+def spy_start(pid: int, out: Path) -> subprocess.Popen:
+    """py-spy on one server process (every thread, idle ones included: waits show), raw stacks."""
+    argv = [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid", str(pid), "--rate", "200", "--idle"]
+    argv += ["--threads", "--format", "raw", "--output", str(out), "--nonblocking"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def spy_stop(spy: subprocess.Popen | None) -> None:
+    if spy is not None and spy.poll() is None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        try:
+            spy.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+
+def drive(config: dict, groups, rss_pids: list[int], on_kill=None, profile: tuple[int, Path] | None = None) -> dict:
+    """Run the client; sample the servers at its marks. ``profile``: (pid, output) for py-spy
+    from the start mark (the kill mark in a storm) to the end mark."""
     path = Path(tempfile.mkstemp(prefix="rooms-", suffix=".json")[1])
     path.write_text(json.dumps(config))
     proc = subprocess.Popen(["node", str(CLIENT), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -142,6 +162,7 @@ def drive(config: dict, groups, rss_pids: list[int], on_kill=None) -> dict:
     rss_joined = None
     stderr: list[str] = []
     threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True).start()
+    spy = None
     try:
         for out in proc.stdout:
             if out.startswith("PHASE "):
@@ -150,11 +171,16 @@ def drive(config: dict, groups, rss_pids: list[int], on_kill=None) -> dict:
                     rss_joined = sum(rss_mib(p) for p in rss_pids)
                 elif name == "kill" and on_kill is not None:
                     on_kill()
+                if profile is not None and name == ("kill" if on_kill is not None else "start"):
+                    spy = spy_start(*profile)
+                elif name == "end":
+                    spy_stop(spy)
                 marks[name] = (cpu(groups()), _cpu_ticks([proc.pid]))
             elif out.startswith("RESULT "):
                 line = out
         proc.wait(timeout=600)
     finally:
+        spy_stop(spy)
         if proc.poll() is None:
             proc.kill()
         path.unlink(missing_ok=True)
@@ -172,7 +198,9 @@ def drive(config: dict, groups, rss_pids: list[int], on_kill=None) -> dict:
     return result
 
 
-def run_ours(protocol: str, room_sizes: list[int], seconds: int, period: float, storm: bool) -> dict:
+def run_ours(
+    protocol: str, room_sizes: list[int], seconds: int, period: float, storm: bool, profile: Path | None = None
+) -> dict:
     redis = RedisServer().start()
     extra = {**PRODUCTION, "JWT_ACCESS_MINUTES": "180", "WS_MAX_SOCKETS_PER_USER": "100"}
     env = app_env(f"{PG}/{DB}", redis.url, **extra)
@@ -202,7 +230,8 @@ def run_ours(protocol: str, room_sizes: list[int], seconds: int, period: float, 
             "ack": True,
             "killAtSecond": seconds / 2 if storm else None,
         }
-        return drive(config, groups, daphne_pids, on_kill=kill if storm else None)
+        spy = (daphne_pids[0], profile / f"py-spy-ours-{protocol}-daphne1.txt") if profile else None
+        return drive(config, groups, daphne_pids, on_kill=kill if storm else None, profile=spy)
     finally:
         gunicorn.terminate()
         gunicorn.wait(timeout=15)
@@ -291,10 +320,14 @@ def report(name: str, r: dict) -> None:
     )
     if "storm" in r:
         s = r["storm"]
+
+        def ms(value):
+            return "never" if value is None else f"{value:.0f} ms"
+
         print(
-            f"          storm: {s['dropped']} sockets dropped, {s['back']} back, still down {s['stillDown']}; "
-            f"all back{' and caught up' if name.startswith('ours') else ''} after "
-            f"{s['allBackMs'] if s['allBackMs'] is not None else 'never'} ms (p50 {s['backMs']['p50']} ms)",
+            f"          storm: {s['dropped']} sockets dropped, {s['back']} back, still down {s['stillDown']}, "
+            f"{s['caughtUp']} caught up; all back after {ms(s['allBackMs'])} (p50 {s['backMs']['p50']} ms), "
+            f"all caught up after {ms(s['allCaughtUpMs'])} (p50 {s['caughtUpMs']['p50']} ms)",
             flush=True,
         )
 
@@ -307,6 +340,9 @@ def main() -> None:
     parser.add_argument("--modes", default="ours-ws,ours-sio,peer", help="ours-ws, ours-sio, peer")
     parser.add_argument("--storm", action="store_true", help="kill one server process at mid-run")
     parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/nest-seed"))
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="py-spy daphne1 (ours) while measured; raw stacks into DIR"
+    )
     args = parser.parse_args()
     room_sizes = sizes(args.sockets)
     print(
@@ -327,7 +363,8 @@ def main() -> None:
             if r is not None:
                 report("peer", r)
         else:
-            report(mode, run_ours(mode.split("-")[1], room_sizes, args.seconds, args.period, args.storm))
+            protocol = mode.split("-")[1]
+            report(mode, run_ours(protocol, room_sizes, args.seconds, args.period, args.storm, args.profile))
         print(f"          (load after: {os.getloadavg()[0]:.2f})", flush=True)
     print("ours: two daphne processes + Redis, POST via gunicorn -w 2; peer: one node process (the guide's).")
 

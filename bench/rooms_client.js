@@ -14,10 +14,14 @@
 // r posts message n at start + r*period/R + n*period; for every (socket, message) the time from
 // the start of the POST to its arrival is kept.
 //
-// storm: a socket that loses its server reconnects with the web client's jitter (the first retry
-// after 0.5-1 s, doubling up to 30 s) to the next URL, rejoining with `after` = the last message
-// it saw (`after: true`; the peer has no such thing). Printed: when each socket was back and
-// caught up (its join answered: what it missed arrives before the answer).
+// storm: a socket that loses its server reconnects as the web client does (room.js): the first retry
+// after 0.5-1 s, doubling up to 30 s, and a socket not joined within 10 s is closed and retried.
+// The URLs stand for one address behind a proxy with every server process as an upstream (as
+// docker/nginx.conf): a refused connection goes on to the next process at once, as the proxy's
+// next-upstream does, without a wait. It rejoins with `after` = the last message it saw
+// (`after: true`; the peer has no such thing). A socket is back when its join is answered, and
+// caught up when it also holds every message whose POST had been answered before it asked to join
+// (what it missed arrives before the answer; a later frame may complete it).
 //
 // Prints `PHASE connected|start|end` (bench/rooms.py samples the servers then) and `RESULT {json}`.
 'use strict';
@@ -101,13 +105,25 @@ function onMessage(s, message) {
   }
   if (s.received.has(n)) counters.duplicates++;
   else s.received.set(n, now);
+  caughtUp(s, n);
   if (n < s.last) counters.reordered++;
   s.last = Math.max(s.last, n);
 }
 
+// room.js: BACKOFF_FIRST_MS, BACKOFF_MAX_MS, JOIN_TIMEOUT_MS and backoff()
+const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+const JOIN_TIMEOUT_MS = 10000;
+
 function backoff(attempt) {
-  const ceiling = Math.min(30000, 1000 * 2 ** Math.max(0, attempt - 1));
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.max(0, attempt - 1));
   return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+function refused(err) {
+  // ws: the socket's error; socket.io-client: a TransportError whose description is the ws error event
+  const causes = [err, err && err.description, err && err.description && err.description.error];
+  return causes.some((e) => e && (e.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e.message))));
 }
 
 function lost(s) {
@@ -116,8 +132,31 @@ function lost(s) {
   if (!cfg.storm || s.stopping) return;
   if (s.downAt == null) s.downAt = performance.now();
   s.attempt = (s.attempt || 0) + 1;
-  s.urlIndex = (s.urlIndex + 1) % cfg.urls.length;
-  setTimeout(() => connect(s).catch(() => lost(s)), backoff(s.attempt));
+  setTimeout(() => reconnect(s, cfg.urls.length), backoff(s.attempt));
+}
+
+function reconnect(s, upstreams) {
+  if (s.stopping) return;
+  connect(s).catch((err) => {
+    if (refused(err) && upstreams > 1) {
+      s.urlIndex = (s.urlIndex + 1) % cfg.urls.length; // the proxy's next upstream, at once
+      reconnect(s, upstreams - 1);
+    } else lost(s);
+  });
+}
+
+// Messages whose POST was answered (201), with when: a rejoining socket must hold those answered
+// before it asked to join.
+const answeredAt = cfg.rooms.map(() => new Map());
+
+function missingSince(s, t) {
+  const missing = new Set();
+  for (const [n, at] of answeredAt[s.r]) if (at < t && !s.received.has(n)) missing.add(n);
+  return missing;
+}
+
+function joining(s) {
+  s.joinAskedAt = performance.now();
 }
 
 function joined(s) {
@@ -125,9 +164,15 @@ function joined(s) {
     s.backAt = performance.now();
     s.downAt = null;
     counters.reconnects++;
+    s.missing = missingSince(s, s.joinAskedAt);
+    if (!s.missing.size) s.caughtUpAt = s.backAt;
   }
   s.attempt = 0;
   s.open = true;
+}
+
+function caughtUp(s, n) {
+  if (s.missing && s.missing.size && s.missing.delete(n) && !s.missing.size) s.caughtUpAt = performance.now();
 }
 
 function connectSio(s) {
@@ -141,30 +186,39 @@ function connectSio(s) {
     });
     s.socket = socket;
     let settled = false;
+    let live = false; // joined: a disconnect from now on is a lost server
+    const fail = (err) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.close();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error('not joined in time')), JOIN_TIMEOUT_MS);
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      live = true;
+      joined(s);
+      resolve();
+    };
     socket.on('connect', () => {
       const data = { sessionId: s.room.id };
       if (cfg.after && s.lastId) data.after = s.lastId;
-      if (cfg.ack) {
-        socket.emit('joinSession', data, () => {
-          settled = true;
-          joined(s);
-          resolve();
-        });
-      } else {
+      joining(s);
+      if (cfg.ack) socket.emit('joinSession', data, done);
+      else {
         socket.emit('joinSession', data);
-        settled = true;
-        joined(s);
-        resolve();
+        done();
       }
     });
     socket.on('newMessage', (m) => onMessage(s, m));
-    socket.on('connect_error', (err) => {
-      socket.close();
-      if (!settled) reject(err);
-    });
+    socket.on('connect_error', (err) => fail(err));
     socket.on('disconnect', () => {
       counters.closes++;
-      if (settled) lost(s);
+      if (live) lost(s);
+      else fail(new Error('disconnected before joined'));
     });
   });
 }
@@ -175,29 +229,39 @@ function connectWs(s) {
     const ws = new WebSocket(url, { origin: 'http://127.0.0.1', perMessageDeflate: false });
     s.socket = ws;
     let settled = false;
+    let live = false; // joined: a close from now on is a lost server
+    const fail = (err) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ws.terminate();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error('not joined in time')), JOIN_TIMEOUT_MS);
     ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token: s.token })));
     ws.on('message', (data) => {
       const frame = JSON.parse(data.toString());
       if (frame.type === 'ready') {
         const join = { type: 'joinSession', sessionId: s.room.id };
         if (cfg.after && s.lastId) join.after = s.lastId;
+        joining(s);
         ws.send(JSON.stringify(join));
       } else if (frame.type === 'joined') {
         for (const m of frame.missed) onMessage(s, m);
         if (!settled) {
           settled = true;
+          live = true;
+          clearTimeout(timer);
           joined(s);
           resolve();
         }
       } else if (frame.type === 'newMessage') onMessage(s, frame.message);
     });
-    ws.on('error', (err) => {
-      if (!settled) reject(err);
-    });
+    ws.on('error', (err) => fail(err));
     ws.on('close', () => {
       counters.closes++;
-      if (settled) lost(s);
-      else reject(new Error('closed before joined'));
+      if (live) lost(s);
+      else fail(new Error('closed before joined'));
     });
   });
 }
@@ -241,6 +305,7 @@ async function main() {
       postMessage(cfg.rooms[r].id, cfg.rooms[r].sender, `m:${runId}:${r}:${n}`).then((status) => {
         postLatency.push(performance.now() - sendAt[r][n]);
         if (status === 201) {
+          answeredAt[r].set(n, performance.now());
           statuses.ok++;
           posted[r].add(n);
         } else statuses.failed++;
@@ -279,12 +344,16 @@ async function main() {
   if (killAt != null) {
     const dropped = sockets.filter((s) => s.backAt != null || s.downAt != null);
     const back = dropped.filter((s) => s.backAt != null).map((s) => s.backAt - killAt);
+    const caught = dropped.filter((s) => s.caughtUpAt != null).map((s) => s.caughtUpAt - killAt);
     result.storm = {
       dropped: dropped.length,
       back: back.length,
       stillDown: dropped.filter((s) => s.backAt == null).length,
+      caughtUp: caught.length,
       allBackMs: back.length === dropped.length && back.length ? r2(Math.max(...back)) : null,
+      allCaughtUpMs: caught.length === dropped.length && caught.length ? r2(Math.max(...caught)) : null,
       backMs: summary(back),
+      caughtUpMs: summary(caught),
     };
   }
   for (const s of sockets) {
