@@ -72,6 +72,11 @@ class Viewer(SimpleLazyObject):
     def resolve(self, user) -> None:
         self._wrapped = require_active(user)
 
+    def resolved(self):
+        """The user itself, read now if nothing has (401 if it is gone or inactive)."""
+        load_viewer(self)
+        return self._wrapped
+
 
 def load_viewer(user) -> None:
     """Read a token's user now if nothing has (401 if it is gone or inactive)."""

@@ -272,7 +272,14 @@ def fetch_booking(user, booking_id) -> Booking:
 def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
     """Fetch a session for ``action`` or raise: Http404 if it does not exist, PermissionDenied if
     the user may not. Malformed ids are "does not exist", never a 500."""
-    booking = fetch_booking(user, booking_id)
+    return access_fetched_booking(user, fetch_booking(user, booking_id), action)
+
+
+def access_fetched_booking(user, booking: Booking | None, action: BookingAction = "view") -> Booking:
+    """``access_booking``'s answer for a session read together with something else (with its
+    student; None when there is no such session): the session, or Http404 / PermissionDenied."""
+    if booking is None:
+        raise Http404("Session not found.")
     if not _BOOKING_PREDICATES[action](user, booking):
         raise PermissionDenied(_DENIED_MESSAGES[action])
     return booking

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from rest_framework.exceptions import AuthenticationFailed
 
 from k12 import permissions
+from k12.authentication import Viewer
 from k12.models import User
 from sessions_app.chat import presence, selectors
 from sessions_app.chat.hub import hub_for
@@ -42,26 +45,42 @@ def setting(name: str, default):
     return getattr(settings, name, default)
 
 
-@database_sync_to_async
-def _still_active(user_id) -> bool:
-    return User.objects.filter(pk=user_id, is_active=True).exists()
-
-
-@database_sync_to_async
-def _join(user: User, session_id, after) -> tuple[list[dict], int, bool]:
-    """(missed as ``{seq, payload}``, delivered-up-to seq, has_more). The seq is the newest
-    *committed* message's when the history was read: everything up to it is either in `missed`
-    or outside what the client asked for (older than its cursor, or left to REST paging when
-    `has_more`)."""
-    booking = permissions.access_booking(user, session_id, "view")
-    baseline = selectors.last_committed_seq(booking)
-    # REST's page selector: without `after` the newest page, with it the page just after it
-    page = selectors.messages_page(booking.pk, after=after, limit=MISSED_LIMIT)
+def join_read(user: User, session_id: str, after) -> tuple[list[dict], int, bool]:
+    """(missed as ``{seq, payload}``, delivered-up-to seq, has_more), in one query. The seq is the
+    newest *committed* message's when the history was read: everything up to it is either in
+    `missed` or outside what the client asked for (older than its cursor, or left to REST paging
+    when `has_more`). Http404 / PermissionDenied as the access rule says, then a ValidationError
+    for a cursor that is not a message of the session."""
+    read = selectors.room_join_read(session_id, after=after, limit=MISSED_LIMIT)
+    permissions.access_fetched_booking(user, read.booking, "view")
+    # REST's page: without `after` the newest page, with it the page just after it
+    page = read.page()
     missed = page.messages
     has_more = after is not None and page.has_newer
     staff = permissions.sees_hidden_text(user)
-    baseline = max([baseline, *(row[selectors.SEQ] for row in missed)])
+    baseline = max([read.newest_seq, *(row[selectors.SEQ] for row in missed)])
     return [{"seq": row[selectors.SEQ], "payload": row_payload(row, staff=staff)} for row in missed], baseline, has_more
+
+
+def recheck_read(user_id, session_ids: list[str]) -> tuple[User | None, list[str]]:
+    """(the user as stored now, the rooms among ``session_ids`` the user may no longer see);
+    ``(None, [])`` if the user is gone or deactivated. One query per room, the first reading
+    the user with it (``k12.permissions.fetch_booking``); one for the user without rooms."""
+    viewer = Viewer(user_id)
+    lost = []
+    try:
+        for session_id in session_ids:
+            try:
+                permissions.access_booking(viewer, session_id, "view")
+            except (Http404, PermissionDenied):
+                lost.append(session_id)
+        return viewer.resolved(), lost
+    except AuthenticationFailed:
+        return None, []
+
+
+_join = database_sync_to_async(join_read)
+_recheck = database_sync_to_async(recheck_read)
 
 
 @database_sync_to_async
@@ -69,18 +88,6 @@ def _gap(user: User, session_id: str, after_seq: int, upto_seq: int) -> list[dic
     staff = permissions.sees_hidden_text(user)
     rows = selectors.messages_in_range(session_id, after_seq=after_seq, upto_seq=upto_seq, limit=GAP_FILL_LIMIT)
     return [{"seq": row[selectors.SEQ], "payload": row_payload(row, staff=staff)} for row in rows]
-
-
-@database_sync_to_async
-def _lost_rooms(user: User, session_ids: list[str]) -> list[str]:
-    """The rooms among ``session_ids`` the user may no longer see."""
-    lost = []
-    for session_id in session_ids:
-        try:
-            permissions.access_booking(user, session_id, "view")
-        except (Http404, PermissionDenied):
-            lost.append(session_id)
-    return lost
 
 
 class LiveMember:
@@ -279,12 +286,17 @@ class LiveMember:
 
     async def _recheck_loop(self) -> None:
         interval = setting("WS_ACCESS_RECHECK_SECONDS", 60)
+        # The first re-check comes at a random point of the interval, so that sockets which
+        # connected together (everyone reconnecting after a restart) do not re-check together
+        # ever after.
+        wait = random.uniform(0, interval)  # noqa: S311 - spreading load, not a secret
         while True:
-            await asyncio.sleep(min(interval, self._seconds_to_expiry()))
+            await asyncio.sleep(min(wait, self._seconds_to_expiry()))
             if self.token_expires_at is not None and time.time() >= self.token_expires_at:
                 await self.end("expired")
                 return
             await self.recheck()
+            wait = interval
 
     def _seconds_to_expiry(self) -> float:
         if self.token_expires_at is None:
@@ -296,10 +308,13 @@ class LiveMember:
         False when the socket was ended (or never authenticated)."""
         if self.user is None:
             return False
-        if not await _still_active(self.user.id):
+        user, lost = await _recheck(self.user.id, list(self.rooms))
+        if user is None:
             await self.end("deactivated")
             return False
-        for session_id in await _lost_rooms(self.user, list(self.rooms)):
-            await self.leave_room(session_id)
-            await self.room_lost(session_id)
+        self.user, self.staff = user, permissions.sees_hidden_text(user)
+        for session_id in lost:
+            if session_id in self.rooms:  # (not left meanwhile)
+                await self.leave_room(session_id)
+                await self.room_lost(session_id)
         return True

@@ -6,8 +6,9 @@ Every live protocol calls the same three functions for each socket::
     await presence.aleft(session_id, user_id, socket_id)     # left, lost access, or disconnected
     presence.users_present(session_id)                       # -> {user_id, ...}, from any process
 
-(``joined``/``left`` are the same calls for synchronous code.) ``socket_id`` is anything unique
-to the socket within its process (a channel name, a socket.io sid).
+(``joined``/``left`` are the same calls for synchronous code; the ``a`` ones talk to Redis
+without a thread, so a join waits on nothing but its own round trip.) ``socket_id`` is anything
+unique to the socket within its process (a channel name, a socket.io sid).
 
 With Redis (``REDIS_URL``) a room is one sorted set, ``<prefix>:presence:<session>``, whose
 members are ``<user>/<socket>`` scored by the time they stop counting. Each process keeps its own
@@ -22,13 +23,15 @@ away, which at worst sends an email too many.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
+import weakref
 
 import redis
-from asgiref.sync import sync_to_async
+import redis.asyncio as aioredis
 from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -70,21 +73,32 @@ class _LocalRooms:
             return {session_id: list(members) for session_id, members in self.rooms.items()}
 
 
+def _key(prefix: str, session_id: str) -> str:
+    return f"{prefix}:presence:{session_id}"
+
+
+def _queue_add(pipe, key: str, members: list[str], now: float) -> None:
+    """The members count until now + TTL; entries whose time is up go (pipelined, either client)."""
+    ttl = _ttl()
+    pipe.zadd(key, {member: now + ttl for member in members})
+    pipe.zremrangebyscore(key, "-inf", now)
+    pipe.expire(key, int(ttl) + 1)
+
+
+_CLIENT_OPTIONS = {"socket_timeout": 1, "socket_connect_timeout": 1, "retry": Retry(NoBackoff(), 0)}
+
+
 class _RedisRooms:
     def __init__(self, url: str, prefix: str):
-        self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+        self.client = redis.Redis.from_url(url, **_CLIENT_OPTIONS)
         self.prefix = prefix
 
     def key(self, session_id: str) -> str:
-        return f"{self.prefix}:presence:{session_id}"
+        return _key(self.prefix, session_id)
 
     def add(self, session_id: str, members: list[str], now: float) -> None:
-        ttl = _ttl()
-        key = self.key(session_id)
         pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(key, {member: now + ttl for member in members})
-        pipe.zremrangebyscore(key, "-inf", now)
-        pipe.expire(key, int(ttl) + 1)
+        _queue_add(pipe, self.key(session_id), members, now)
         pipe.execute()
 
     def remove(self, session_id: str, member: str) -> None:
@@ -93,6 +107,23 @@ class _RedisRooms:
     def users(self, session_id: str, now: float) -> set[str]:
         members = self.client.zrangebyscore(self.key(session_id), now, "+inf")
         return {member.decode().split("/", 1)[0] for member in members}
+
+
+class _AsyncRedisRooms:
+    """The same writes for the live room's sockets, one client per event loop (a redis.asyncio
+    client belongs to the loop that made it)."""
+
+    def __init__(self, url: str, prefix: str):
+        self.client = aioredis.Redis.from_url(url, **_CLIENT_OPTIONS)
+        self.prefix = prefix
+
+    async def add(self, session_id: str, members: list[str], now: float) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            _queue_add(pipe, _key(self.prefix, session_id), members, now)
+            await pipe.execute()
+
+    async def remove(self, session_id: str, member: str) -> None:
+        await self.client.zrem(_key(self.prefix, session_id), member)
 
 
 _local = _LocalRooms()
@@ -169,5 +200,39 @@ def users_present(session_id) -> set[str] | None:
         return None
 
 
-ajoined = sync_to_async(joined, thread_sensitive=False)
-aleft = sync_to_async(left, thread_sensitive=False)
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncRedisRooms] = weakref.WeakKeyDictionary()
+
+
+def _aredis() -> _AsyncRedisRooms | None:
+    rooms = _redis()  # (starts the process's refresher)
+    if rooms is None:
+        return None
+    loop = asyncio.get_running_loop()
+    arooms = _per_loop.get(loop)
+    if arooms is None:
+        arooms = _per_loop[loop] = _AsyncRedisRooms(getattr(settings, "REDIS_URL", ""), rooms.prefix)
+    return arooms
+
+
+async def ajoined(session_id, user_id, socket_id) -> None:
+    """``joined``, for the event loop."""
+    session_id, member = str(session_id), _member(user_id, socket_id)
+    _local.add(session_id, member)
+    rooms = _aredis()
+    if rooms is not None:
+        try:
+            await rooms.add(session_id, [member], time.time())
+        except Exception:
+            logger.warning("presence: could not record a join of %s (refreshed later)", session_id, exc_info=True)
+
+
+async def aleft(session_id, user_id, socket_id) -> None:
+    """``left``, for the event loop."""
+    session_id, member = str(session_id), _member(user_id, socket_id)
+    _local.discard(session_id, member)
+    rooms = _aredis()
+    if rooms is not None:
+        try:
+            await rooms.remove(session_id, member)
+        except Exception:
+            logger.warning("presence: could not record a leave of %s (it expires)", session_id, exc_info=True)

@@ -1,18 +1,22 @@
 """Reads inside a session.
 
-``messages_page`` is the one page selector of the chat: REST's GET, the live room's ``missed``
-replay on join and its gap fill all read messages through it, and ``payloads.row_payload``
-renders its rows, once. The rows come out of the database already as the text that goes on the
-wire (ids and times are rendered by the database: no UUID or datetime objects are built only to
-be printed again), which is what makes a page cheap whatever its size.
+``messages_page`` is the one page selector of the chat: REST's GET and the live room's gap fill
+read messages through its query (``room_join_read`` reads the same page together with the
+session a socket joins), and ``payloads.row_payload`` renders its rows, once. The rows come out
+of the database already as the text that goes on the wire (ids and times are rendered by the
+database: no UUID or datetime objects are built only to be printed again), which is what makes
+a page cheap whatever its size.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from k12.errors import field_error
@@ -72,14 +76,33 @@ def _page_sql(vendor: str, shape: str) -> str:
         messages, users = SessionMessage._meta.db_table, User._meta.db_table
         where, order = _SHAPES[shape]
         sql = (
-            f"SELECT {render['uuid'].format('m.id')}, m.seq, m.text, {render['time'].format('m.created_at')}, "  # noqa: S608
-            f"{render['uuid'].format('m.user_id')}, u.first_name, u.last_name, m.hidden_at IS NOT NULL "
+            f"SELECT {render['uuid'].format('m.id')} AS m_id, m.seq AS m_seq, m.text AS m_text, "  # noqa: S608
+            f"{render['time'].format('m.created_at')} AS m_created_at, {render['uuid'].format('m.user_id')} AS m_user, "
+            "u.first_name AS m_first_name, u.last_name AS m_last_name, m.hidden_at IS NOT NULL AS m_hidden "
             f"FROM {messages} m JOIN {users} u ON u.id = m.user_id "
             f"WHERE m.session_id = %(session)s {where.format(messages=messages)} "
             f"ORDER BY m.seq {order} LIMIT %(limit)s"
         )
         _SQL[(vendor, shape)] = sql
     return sql
+
+
+# A page as one JSON array of rows (the page query's columns in order), for reading it as a column
+# of another query.
+_COLUMNS = "p.m_id, p.m_seq, p.m_text, p.m_created_at, p.m_user, p.m_first_name, p.m_last_name, p.m_hidden"
+_AGGREGATE = {  # (constant text: the values are the page query's parameters)
+    "postgresql": f"(SELECT json_agg(json_build_array({_COLUMNS}))::text FROM ({{page}}) p)",  # noqa: S608
+    "sqlite": f"(SELECT json_group_array(json_array({_COLUMNS})) FROM ({{page}}) p)",  # noqa: S608
+}
+
+
+def _page_column(shape: str, **params) -> RawSQL:
+    """The page as a text column (a JSON array of rows, NULL or [] for none) to annotate with."""
+    named = _page_sql(connection.vendor, shape)
+    names = re.findall(r"%\((\w+)\)s", named)
+    sql = _AGGREGATE[connection.vendor].format(page=re.sub(r"%\(\w+\)s", "%s", named))
+    values = [_db_id(params[name]) if name in ("session", "cursor") else params[name] for name in names]
+    return RawSQL(sql, values, output_field=TextField())  # noqa: S611 - constant SQL, values as parameters
 
 
 def _db_id(value):
@@ -107,6 +130,15 @@ def _check_cursor(booking_id, name: str, pk) -> None:
         raise field_error(name, "No such message in this session.")
 
 
+def _page(shape: str, rows: list[MessageRow], limit: int) -> MessagePage:
+    """The page from the ``limit + 1`` rows its query read (in the query's order)."""
+    if shape == "after":
+        return MessagePage(rows[:limit], has_older=True, has_newer=len(rows) > limit)
+    page = rows[:limit]
+    page.reverse()
+    return MessagePage(page, has_older=len(rows) > limit, has_newer=shape == "before")
+
+
 def messages_page(booking_id, *, before=None, after=None, limit: int = 100) -> MessagePage:
     """One page of a session's chat, oldest first.
 
@@ -118,23 +150,66 @@ def messages_page(booking_id, *, before=None, after=None, limit: int = 100) -> M
     """
     if before is not None and after is not None:
         raise field_error("before", "Use either before or after, not both.")
+    if after is not None or before is not None:
+        shape = "after" if after is not None else "before"
+        cursor = _cursor_id(booking_id, shape, after if after is not None else before)
+        rows = _rows(shape, session=booking_id, cursor=cursor, limit=limit + 1)
+        if not rows:
+            _check_cursor(booking_id, shape, cursor)
+        return _page(shape, rows, limit)
+    return _page("newest", _rows("newest", session=booking_id, limit=limit + 1), limit)
+
+
+@dataclass(frozen=True)
+class RoomJoin:
+    """What a socket joining a session's live room reads (``room_join_read``)."""
+
+    booking: Booking | None  # with its student; None: there is no such session
+    newest_seq: int  # the newest committed message's seq when the page was read (0: none)
+    rows: list[MessageRow] = field(repr=False)
+    shape: str
+    limit: int
+    cursor_error: str | None  # why `after` is not a cursor of this session
+
+    def page(self) -> MessagePage:
+        """``messages_page``'s page; its 400 field error for a cursor that is not a message of
+        the session (asked only once the access rule has let the user in)."""
+        if self.cursor_error is not None:
+            raise field_error("after", self.cursor_error)
+        return _page(self.shape, self.rows, self.limit)
+
+
+def room_join_read(session_id, *, after=None, limit: int = 100) -> RoomJoin:
+    """The session with what the access rule asks about, ``messages_page``'s page (the newest
+    ``limit`` messages, or with ``after`` the ``limit`` just newer than that message) and the
+    newest committed message's seq, in one query: one consistent view, and a socket's join (the
+    thing a reconnecting room does a thousand times at once) costs one round trip."""
+    pk = parse_uuid(session_id)
+    if pk is None:
+        return RoomJoin(None, 0, [], "newest", limit, None)
+    newest = SessionMessage.objects.filter(session=OuterRef("pk")).order_by("-seq").values("seq")[:1]
+    qs = Booking.objects.select_related("student").filter(pk=pk)
+    qs = qs.annotate(newest_seq=Coalesce(Subquery(newest), Value(0)))
+    shape, cursor, cursor_error = "newest", None, None
     if after is not None:
-        cursor = _cursor_id(booking_id, "after", after)
-        rows = _rows("after", session=booking_id, cursor=cursor, limit=limit + 1)
-        if not rows:
-            _check_cursor(booking_id, "after", cursor)
-        return MessagePage(rows[:limit], has_older=True, has_newer=len(rows) > limit)
-    if before is not None:
-        cursor = _cursor_id(booking_id, "before", before)
-        rows = _rows("before", session=booking_id, cursor=cursor, limit=limit + 1)
-        if not rows:
-            _check_cursor(booking_id, "before", cursor)
-    else:
-        rows = _rows("newest", session=booking_id, limit=limit + 1)
-    has_older = len(rows) > limit
-    rows = rows[:limit]
-    rows.reverse()
-    return MessagePage(rows, has_older=has_older, has_newer=before is not None)
+        shape, cursor = "after", parse_uuid(after)
+        if cursor is None:
+            cursor_error = "Must be a message id (UUID)."
+        else:
+            known = SessionMessage.objects.filter(session=OuterRef("pk"), pk=cursor).values("seq")[:1]
+            qs = qs.annotate(cursor_seq=Subquery(known))
+    if cursor_error is None:
+        params = {"session": pk, "limit": limit + 1} | ({"cursor": cursor} if cursor is not None else {})
+        qs = qs.annotate(page=_page_column(shape, **params))
+    booking = next(iter(qs), None)
+    if booking is None:
+        return RoomJoin(None, 0, [], shape, limit, None)
+    if cursor is not None and booking.cursor_seq is None:
+        cursor_error = "No such message in this session."
+    rows = [tuple(row) for row in json.loads(getattr(booking, "page", None) or "[]")]
+    # the query's order (an aggregate's is not guaranteed): by seq, newest first for "newest"
+    rows.sort(key=lambda row: row[SEQ], reverse=shape == "newest")
+    return RoomJoin(booking, booking.newest_seq, rows, shape, limit, cursor_error)
 
 
 def sessions_with_unread(qs: QuerySet[Booking], user) -> QuerySet[Booking]:
@@ -161,13 +236,6 @@ def session_unread(booking: Booking, user) -> int:
     """``unread`` of one session for ``user`` (as in the sessions list)."""
     annotated = sessions_with_unread(Booking.objects.filter(pk=booking.pk), user)
     return annotated.values_list("unread", flat=True)[0]
-
-
-def last_committed_seq(booking: Booking) -> int:
-    """The seq of the session's newest committed message (0 without any): an index-only look at
-    the end of (session, seq). Not ``Booking.last_message_seq``, which also counts messages
-    whose transaction has not committed yet."""
-    return SessionMessage.objects.filter(session=booking).aggregate(m=Max("seq"))["m"] or 0
 
 
 def messages_in_range(session_id, *, after_seq: int, upto_seq: int, limit: int = 1000) -> list[MessageRow]:
