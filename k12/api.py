@@ -19,6 +19,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from k12 import permissions, throttling
+from k12.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, TooLarge
 from k12.serializers import (
     EmailTokenObtainSerializer,
     MeSerializer,
@@ -48,9 +49,35 @@ def json_object(request: Request) -> dict:
     return request.data
 
 
+# The contract's status for each kind of refusal (``k12.errors``).
+HTTP_STATUS = {
+    Invalid.code: status.HTTP_400_BAD_REQUEST,
+    Forbidden.code: status.HTTP_403_FORBIDDEN,
+    NotFound.code: status.HTTP_404_NOT_FOUND,
+    Conflict.code: status.HTTP_409_CONFLICT,
+    TooLarge.code: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    RateLimited.code: status.HTTP_429_TOO_MANY_REQUESTS,
+}
+
+
+def rest_error(exc: DomainError) -> exceptions.APIException:
+    """A refusal as the API tells it: ``{field: [messages]}`` for bad input, ``{"detail": message}``
+    otherwise; a rate limit with ``Retry-After``."""
+    if isinstance(exc, Invalid):
+        return exceptions.ValidationError(exc.errors)
+    if isinstance(exc, RateLimited):
+        return exceptions.Throttled(wait=exc.wait_seconds)
+    error = exceptions.APIException(exc.message, code=exc.code)
+    error.status_code = HTTP_STATUS[exc.code]
+    return error
+
+
 def exception_handler(exc, context):
-    """DRF's handler, plus Django's ValidationError as a 400 (never a 500 for bad input)."""
-    if isinstance(exc, DjangoValidationError):
+    """DRF's handler, plus the domain's refusals with the contract's statuses and Django's
+    ValidationError as a 400 (never a 500 for bad input)."""
+    if isinstance(exc, DomainError):
+        exc = rest_error(exc)
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
     return drf_exception_handler(exc, context)
 

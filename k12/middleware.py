@@ -1,4 +1,5 @@
-"""Every error under /api/ is JSON in DRF's shape, whoever produced it.
+"""Every error under /api/ is JSON in DRF's shape, whoever produced it; a refusal of the domain's
+that reaches Django outside the API's views is told with its status (``DomainErrorMiddleware``).
 
 DRF renders the errors its views raise. The rest came out of Django as HTML: a path that matches
 no route (404), a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django's ``RequestDataTooBig``, a
@@ -12,7 +13,11 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+
+from k12.api import HTTP_STATUS
+from k12.errors import DomainError, Forbidden, NotFound
 
 API_PREFIX = "/api/"
 
@@ -72,3 +77,24 @@ class ApiErrorMiddleware:
 def _is_json(response: HttpResponse) -> bool:
     content_type = response.get("Content-Type", "")
     return content_type.split(";")[0].strip().endswith("json")
+
+
+class DomainErrorMiddleware:
+    """A refusal raised under a page rather than an API view (a desk action, say): NotFound and
+    Forbidden become Django's own 404 and 403 pages, as Http404 and PermissionDenied would; any
+    other kind, its status and message (under /api/, ``ApiErrorMiddleware`` makes either JSON)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if not isinstance(exc, DomainError):
+            return None
+        if isinstance(exc, NotFound):
+            raise Http404(exc.message) from exc
+        if isinstance(exc, Forbidden):
+            raise PermissionDenied(exc.message) from exc
+        return HttpResponse(exc.message, status=HTTP_STATUS[exc.code], content_type="text/plain; charset=utf-8")

@@ -5,8 +5,8 @@ these functions; none keeps a copy of the rule.
 
 - predicates ``can_*(user, obj) -> bool``
 - queryset scopes ``*_visible_to(user) -> QuerySet``
-- guarded fetches ``access_*(user, id, action=...)`` raising ``Http404`` when the object
-  does not exist (or the id is malformed) and ``PermissionDenied`` when it exists but
+- guarded fetches ``access_*(user, id, action=...)`` raising ``NotFound`` when the object
+  does not exist (or the id is malformed) and ``Forbidden`` when it exists but
   the user may not do that: the contract's 404/403.
 """
 
@@ -15,11 +15,10 @@ from __future__ import annotations
 import uuid
 from typing import Literal, TypeVar
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
-from django.http import Http404
 from rest_framework.permissions import BasePermission, IsAuthenticated
 
+from k12.errors import Forbidden, NotFound
 from k12.models import Allocation, AllocationStatus, Booking, BookingStatus, Notification, Role, Student, User
 
 BookingAction = Literal["view", "message", "upload_recording", "cancel", "reschedule"]
@@ -237,19 +236,19 @@ def parse_uuid(value) -> uuid.UUID | None:
 
 
 def get_or_404(queryset, object_id, label: str):
-    """The object with this id, or Http404 ("<label> not found.") if there is none or the id is
+    """The object with this id, or NotFound ("<label> not found.") if there is none or the id is
     not a UUID: a malformed id is "does not exist", never a 500."""
     pk = parse_uuid(object_id)
     if pk is None:
-        raise Http404(f"{label} not found.")
+        raise NotFound(f"{label} not found.")
     try:
         return queryset.get(pk=pk)
     except queryset.model.DoesNotExist:
-        raise Http404(f"{label} not found.") from None
+        raise NotFound(f"{label} not found.") from None
 
 
 def fetch_booking(user, booking_id) -> Booking:
-    """The session ``booking_id`` with its student (for the predicates), or Http404 if there is
+    """The session ``booking_id`` with its student (for the predicates), or NotFound if there is
     none (malformed ids included). When ``user`` is a token's user not yet read from the
     database, it is read in the same query (``k12.selectors.booking_and_viewer``): 401 if it is
     gone or inactive."""
@@ -265,43 +264,43 @@ def fetch_booking(user, booking_id) -> Booking:
     viewer, booking = selectors.booking_and_viewer(pk, viewer_id)
     user.resolve(viewer)
     if booking is None:
-        raise Http404("Session not found.")
+        raise NotFound("Session not found.")
     return booking
 
 
 def access_booking(user, booking_id, action: BookingAction = "view") -> Booking:
-    """Fetch a session for ``action`` or raise: Http404 if it does not exist, PermissionDenied if
+    """Fetch a session for ``action`` or raise: NotFound if it does not exist, Forbidden if
     the user may not. Malformed ids are "does not exist", never a 500."""
     return access_fetched_booking(user, fetch_booking(user, booking_id), action)
 
 
 def access_fetched_booking(user, booking: Booking | None, action: BookingAction = "view") -> Booking:
     """``access_booking``'s answer for a session read together with something else (with its
-    student; None when there is no such session): the session, or Http404 / PermissionDenied."""
+    student; None when there is no such session): the session, or NotFound / Forbidden."""
     if booking is None:
-        raise Http404("Session not found.")
+        raise NotFound("Session not found.")
     if not _BOOKING_PREDICATES[action](user, booking):
-        raise PermissionDenied(_DENIED_MESSAGES[action])
+        raise Forbidden(_DENIED_MESSAGES[action])
     return booking
 
 
 def access_allocation(user, allocation_id) -> Allocation:
-    """Fetch an allocation for staff: Http404 if it does not exist (or the id is malformed),
-    PermissionDenied for anyone who may not manage allocations."""
+    """Fetch an allocation for staff: NotFound if it does not exist (or the id is malformed),
+    Forbidden for anyone who may not manage allocations."""
     allocation = get_or_404(
         Allocation.objects.select_related("student", "tutor", "subject"), allocation_id, "Allocation"
     )
     if not can_manage_allocations(user):
-        raise PermissionDenied("Admin access only.")
+        raise Forbidden("Admin access only.")
     return allocation
 
 
 def access_notification(user, notification_id) -> Notification:
-    """Fetch one of the user's notifications: Http404 if it does not exist, PermissionDenied if it
+    """Fetch one of the user's notifications: NotFound if it does not exist, Forbidden if it
     is someone else's (the contract's 404/403)."""
     notification = get_or_404(Notification.objects.all(), notification_id, "Notification")
     if not can_read_notification(user, notification):
-        raise PermissionDenied("This notification is not yours.")
+        raise Forbidden("This notification is not yours.")
     return notification
 
 
@@ -367,11 +366,11 @@ def can_view_student(user, student: Student) -> bool:
 
 
 def access_student(user, student_id) -> Student:
-    """A student the user may see (students_visible_to): Http404 if there is no such student (or
-    the id is malformed), PermissionDenied if it exists but is not visible to the user."""
+    """A student the user may see (students_visible_to): NotFound if there is no such student (or
+    the id is malformed), Forbidden if it exists but is not visible to the user."""
     student = get_or_404(Student.objects.all(), student_id, "Student")
     if not can_view_student(user, student):
-        raise PermissionDenied("Access denied to this student.")
+        raise Forbidden("Access denied to this student.")
     return student
 
 

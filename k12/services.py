@@ -6,13 +6,12 @@ import logging
 import zoneinfo
 from datetime import datetime, timedelta
 
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from k12 import permissions
 from k12.access_events import access_changed_announce
-from k12.errors import Conflict, field_error
+from k12.errors import Conflict, Forbidden, field_error
 from k12.models import (
     Allocation,
     AllocationStatus,
@@ -37,7 +36,7 @@ def student_create(*, created_by: User, parent: User, first_name: str, last_name
     if parent.role != Role.PARENT:
         raise field_error("parent_id", "That user is not a parent.")
     if not permissions.can_add_student(created_by, parent):
-        raise PermissionDenied("You can only add your own children.")
+        raise Forbidden("You can only add your own children.")
     return Student.objects.create(
         parent=parent, first_name=first_name.strip(), last_name=last_name.strip(), grade=grade
     )
@@ -53,7 +52,7 @@ def allocation_create(*, created_by: User, student: Student, tutor: User, subjec
     (in-app row now; WebSocket push and email once the row is committed), exactly once.
     """
     if not permissions.can_manage_allocations(created_by):
-        raise PermissionDenied("Only staff can allocate tutors.")
+        raise Forbidden("Only staff can allocate tutors.")
     if tutor.role != Role.TUTOR or not tutor.is_active:
         raise field_error("tutorId", "That user is not an active tutor.")
     if not TutorSubject.objects.filter(tutor=tutor, subject=subject).exists():
@@ -77,7 +76,7 @@ def allocation_end(*, allocation: Allocation, ended_by: User) -> Allocation:
     new sessions with this tutor for it; sessions already scheduled stay (staff cancel them
     separately). The tutor is notified once."""
     if not permissions.can_manage_allocations(ended_by):
-        raise PermissionDenied("Only staff can end allocations.")
+        raise Forbidden("Only staff can end allocations.")
     with transaction.atomic():
         updated = Allocation.objects.filter(pk=allocation.pk, status=AllocationStatus.ACTIVE).update(
             status=AllocationStatus.ENDED, ended_at=timezone.now(), ended_by=ended_by
@@ -139,10 +138,10 @@ def booking_create(
     is actively allocated to the student for it, and is available for the whole slot; and
     neither the tutor nor the student has another scheduled session overlapping it, even
     under concurrent requests (row locks, plus an exclusion constraint on PostgreSQL).
-    Raises ValidationError (400), PermissionDenied (403) or Conflict (409).
+    Raises Invalid (400), Forbidden (403) or Conflict (409).
     """
     if not permissions.can_book_for_student(created_by, student):
-        raise PermissionDenied("Only the student's parent or an admin can book a session.")
+        raise Forbidden("Only the student's parent or an admin can book a session.")
     if tutor.role != Role.TUTOR or not tutor.is_active:
         raise field_error("tutor_id", "That user is not an active tutor.")
     if not TutorSubject.objects.filter(tutor=tutor, subject=subject).exists():
@@ -178,7 +177,7 @@ def booking_reschedule(
     old slot aside). The session's parent, child's login and tutor are notified
     (``booking_moved``, with the old time)."""
     if not permissions.can_reschedule_booking(changed_by, booking):
-        raise PermissionDenied("Only the student's parent or an admin can move a session.")
+        raise Forbidden("Only the student's parent or an admin can move a session.")
     duration_minutes = booking.duration_minutes if duration_minutes is None else duration_minutes
     ends_at = _check_slot(
         student=booking.student,
@@ -246,7 +245,7 @@ def booking_cancel(*, booking: Booking, cancelled_by: User, reason: str = "") ->
     """Cancel a scheduled session. The session's parent or tutor, or an admin; 409 unless it is
     still scheduled. Frees the slot for new bookings."""
     if not permissions.can_cancel_booking(cancelled_by, booking):
-        raise PermissionDenied("Only the session's parent or tutor can cancel it.")
+        raise Forbidden("Only the session's parent or tutor can cancel it.")
     with transaction.atomic():
         updated = Booking.objects.filter(pk=booking.pk, status=BookingStatus.SCHEDULED).update(
             status=BookingStatus.CANCELLED,
@@ -291,7 +290,7 @@ def recording_consent_set(*, student: Student, changed_by: User, granted: bool, 
     from k12.models import AuditAction
 
     if not permissions.can_set_recording_consent(changed_by, student):
-        raise PermissionDenied("Only the child's parent can change consent to record.")
+        raise Forbidden("Only the child's parent can change consent to record.")
     if not isinstance(granted, bool):
         raise field_error("granted", "Must be true or false.")
     with transaction.atomic():
@@ -329,7 +328,7 @@ def student_parent_set(*, student: Student, changed_by: User, parent: User, requ
     from k12.models import AuditAction
 
     if not permissions.can_relink_student(changed_by):
-        raise PermissionDenied("Only staff can move a child to another parent.")
+        raise Forbidden("Only staff can move a child to another parent.")
     if parent.role != Role.PARENT or not parent.is_active:
         raise field_error("parentId", "That user is not an active parent.")
     with transaction.atomic():
@@ -361,7 +360,7 @@ def student_login_set(*, student: Student, changed_by: User, login: User | None,
     from k12.models import AuditAction
 
     if not permissions.can_relink_student(changed_by):
-        raise PermissionDenied("Only staff can link a child's login.")
+        raise Forbidden("Only staff can link a child's login.")
     if login is not None and (login.role != Role.STUDENT or not login.is_active):
         raise field_error("userId", "That user is not an active student login.")
     with transaction.atomic():
@@ -399,7 +398,7 @@ def user_set_active(*, user: User, changed_by: User, active: bool, request=None)
     from k12.models import AuditAction
 
     if not permissions.can_manage_users(changed_by):
-        raise PermissionDenied("Only staff can deactivate accounts.")
+        raise Forbidden("Only staff can deactivate accounts.")
     if not active and user.pk == changed_by.pk:
         raise Conflict("You cannot deactivate your own account.")
     with transaction.atomic():
@@ -428,7 +427,7 @@ def booking_set_legal_hold(*, booking: Booking, changed_by: User, hold: bool, re
     from k12.models import AuditAction
 
     if not permissions.can_moderate(changed_by):
-        raise PermissionDenied("Only staff can set a legal hold.")
+        raise Forbidden("Only staff can set a legal hold.")
     with transaction.atomic():
         updated = Booking.objects.filter(pk=booking.pk).exclude(legal_hold=hold).update(legal_hold=hold)
         if updated:

@@ -131,6 +131,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # a refusal of the domain's raised under a page (not an API view): its status (k12/middleware.py)
+    "k12.middleware.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "k12.urls"

@@ -1,6 +1,7 @@
 """The packages' layers: the core (k12) knows no app built on it, sessions_app builds on the core,
-the staff desk (admin_app) on both. import-linter checks the import graph against the contracts in
-pyproject.toml (imports inside functions included); a second check reads k12's syntax trees for
+the staff desk (admin_app) on both; and the domain (services, selectors, k12.errors) imports
+nothing of DRF. import-linter checks the import graph against the contracts in pyproject.toml
+(imports inside functions included); a second check reads k12's syntax trees for
 an app named in a string (``apps.get_model("sessions_app", ...)``, ``import_module(...)``), the
 other way to reach an app without an import statement."""
 
@@ -41,10 +42,11 @@ def test_the_packages_keep_their_contracts():
     assert result.returncode == 0, result.stdout + result.stderr  # which import breaks which contract, where
 
 
-def test_the_contract_check_sees_an_import_inside_a_function(tmp_path):
+def test_the_contract_check_sees_imports_inside_functions(tmp_path):
     (tmp_path / "core").mkdir()
     (tmp_path / "core" / "__init__.py").write_text("")
     (tmp_path / "core" / "rule.py").write_text("def rule():\n    from app import models\n    return models\n")
+    (tmp_path / "core" / "services.py").write_text("def create():\n    from rest_framework import exceptions\n")
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "__init__.py").write_text("")
     (tmp_path / "app" / "models.py").write_text("import core.rule\n")
@@ -54,11 +56,19 @@ def test_the_contract_check_sees_an_import_inside_a_function(tmp_path):
             """
             [tool.importlinter]
             root_packages = ["core", "app"]
+            include_external_packages = true
 
             [[tool.importlinter.contracts]]
             name = "app on core"
             type = "layers"
             layers = ["app", "core"]
+
+            [[tool.importlinter.contracts]]
+            name = "services without DRF"
+            type = "forbidden"
+            source_modules = ["core.services"]
+            forbidden_modules = ["rest_framework"]
+            allow_indirect_imports = true
             """
         )
     )
@@ -67,6 +77,7 @@ def test_the_contract_check_sees_an_import_inside_a_function(tmp_path):
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "core.rule -> app.models (l.2)" in result.stdout
+    assert "core.services -> rest_framework (l.2)" in result.stdout
 
 
 def apps_named(source: str, apps: list[str]) -> list[tuple[int, str]]:

@@ -1,14 +1,13 @@
 """How the desk writes: through the service that owns the write (``ServiceCreateAdminMixin``),
-or not at all (``ReadOnlyAdmin``)."""
+or not at all (``ReadOnlyAdmin``); and how it tells a service's refusal (``refusal_messages``)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from rest_framework.exceptions import APIException, ValidationError
 
 from admin_app.paginator import EstimatedCountPaginator
+from k12.errors import DomainError, Invalid
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -29,10 +28,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-def error_texts(detail) -> list[str]:
-    if isinstance(detail, (list, tuple)):
-        return [str(d) for d in detail]
-    return [str(detail)]
+def refusal_messages(exc: DomainError) -> dict[str | None, list[str]]:
+    """A refusal as the desk tells it: its messages by form field (``None``: the whole form)."""
+    if isinstance(exc, Invalid):
+        return dict(exc.errors)
+    return {None: [exc.message]}
+
+
+def refusal_text(exc: DomainError) -> str:
+    """A refusal in one line, for the message shown above a list."""
+    return "; ".join(message for messages in refusal_messages(exc).values() for message in messages)
 
 
 class ServiceCreateAdminMixin:
@@ -58,18 +63,13 @@ class ServiceCreateAdminMixin:
                 try:
                     with transaction.atomic():
                         self.instance = model_admin.create_via_service(request, self.cleaned_data)
-                except ValidationError as exc:
-                    detail = exc.detail if isinstance(exc.detail, dict) else {None: exc.detail}
-                    for field, errors in detail.items():
+                except DomainError as exc:
+                    for field, errors in refusal_messages(exc).items():
                         target = model_admin.service_field_map.get(field, field)
                         if target not in self.fields:
                             target = None
-                        for message in error_texts(errors):
+                        for message in errors:
                             self.add_error(target, message)
-                except APIException as exc:
-                    self.add_error(None, str(exc.detail))
-                except PermissionDenied as exc:
-                    self.add_error(None, str(exc) or "Not allowed.")
 
         return ServiceForm
 

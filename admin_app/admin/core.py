@@ -7,18 +7,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Prefetch
 from django.http import JsonResponse
 from django.urls import path, reverse
-from rest_framework.exceptions import ValidationError
 
 from admin_app import selectors
-from admin_app.admin.base import ServiceCreateAdminMixin, error_texts
+from admin_app.admin.base import ServiceCreateAdminMixin, refusal_text
 from admin_app.export import CsvExportMixin
 from admin_app.paginator import EstimatedCountPaginator
 from k12 import permissions, services
-from k12.errors import Conflict
+from k12.errors import Conflict, Forbidden, Invalid
 from k12.models import (
     Allocation,
     AllocationStatus,
@@ -105,8 +103,8 @@ class UserAdmin(CsvExportMixin, DjangoUserAdmin):
         if activate is not None:
             try:
                 services.user_set_active(user=obj, changed_by=request.user, active=activate, request=request)
-            except (Conflict, PermissionDenied) as exc:
-                self.message_user(request, str(getattr(exc, "detail", exc)), messages.ERROR)
+            except (Conflict, Forbidden) as exc:
+                self.message_user(request, refusal_text(exc), messages.ERROR)
 
     def _set_active(self, request, queryset, active: bool) -> int:
         done = 0
@@ -114,7 +112,7 @@ class UserAdmin(CsvExportMixin, DjangoUserAdmin):
             try:
                 services.user_set_active(user=user, changed_by=request.user, active=active, request=request)
             except Conflict as exc:
-                self.message_user(request, str(exc.detail), messages.WARNING)
+                self.message_user(request, refusal_text(exc), messages.WARNING)
                 continue
             done += 1
         return done
@@ -198,9 +196,8 @@ class StudentAdmin(CsvExportMixin, admin.ModelAdmin):
                 services.student_parent_set(student=obj, changed_by=request.user, parent=parent, request=request)
             if "user" in form.changed_data:
                 services.student_login_set(student=obj, changed_by=request.user, login=login, request=request)
-        except ValidationError as exc:
-            errors = [str(m) for field_errors in exc.detail.values() for m in error_texts(field_errors)]
-            self.message_user(request, "; ".join(errors), messages.ERROR)
+        except Invalid as exc:
+            self.message_user(request, refusal_text(exc), messages.ERROR)
         obj.refresh_from_db()
 
 

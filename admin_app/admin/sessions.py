@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from admin_app.admin.base import ReadOnlyAdmin
 from admin_app.export import CsvExportMixin
 from admin_app.paginator import EstimatedCountPaginator
-from k12.errors import Conflict
+from k12.errors import Conflict, Forbidden
 from sessions_app.chat import moderation
 from sessions_app.models import MessageReport, RecordingStatus, SessionMessage, SessionRecording
 from sessions_app.recordings.playback import playback_links
@@ -193,7 +193,7 @@ class SessionRecordingAdmin(admin.ModelAdmin):
         for recording in queryset.select_related("session"):
             try:
                 recording_delete(recording=recording, deleted_by=request.user)
-            except (PermissionDenied, Conflict):
+            except (Forbidden, Conflict):
                 refused += 1
         if refused:
             self.message_user(

@@ -32,18 +32,16 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
-from rest_framework.exceptions import APIException, ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
 
 from k12 import permissions
 from k12.authentication import user_from_access_token
+from k12.errors import DomainError, Invalid
 from k12.models import User
 from k12.notifications import user_group
 from sessions_app.chat import services
 from sessions_app.chat.hub import LAYER_TIMEOUT_SECONDS, RETRY_SECONDS
-from sessions_app.chat.live import LiveMember, setting
+from sessions_app.chat.live import LiveMember, live_error, setting
 from sessions_app.chat.payloads import message_payload
 from sessions_app.chat.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
 
@@ -262,8 +260,8 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             raise FrameError("'after' must be a message id.", field="after")
         try:
             missed, has_more, held = await self.join_room(session_id, after)
-        except (Http404, PermissionDenied, ValidationError) as exc:
-            await self._access_error(exc, session_id)
+        except DomainError as exc:
+            await self._refused(exc, session_id)
             return
         missed = [item["payload"] for item in missed]
         await self._send_json({"type": "joined", "sessionId": session_id, "missed": missed, "hasMore": has_more})
@@ -279,14 +277,14 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
         session_id = self._session_id(frame)
         try:
             payload, seq, created = await _send(self.user, session_id, frame.get("text"), frame.get("clientId"))
-        except ValidationError as exc:
-            detail = exc.detail if isinstance(exc.detail, dict) else {"text": exc.detail}
-            if "client_id" in detail:
-                detail = {"clientId": detail.pop("client_id"), **detail}
-            await self._error("invalid", "Message rejected.", sessionId=session_id, errors=detail)
+        except Invalid as exc:
+            errors = dict(exc.errors)
+            if "client_id" in errors:  # the frame's own name for it
+                errors = {"clientId": errors.pop("client_id"), **errors}
+            await self._error(exc.code, "Message rejected.", sessionId=session_id, errors=errors)
             return
-        except (Http404, PermissionDenied) as exc:
-            await self._access_error(exc, session_id)
+        except DomainError as exc:
+            await self._refused(exc, session_id)
             return
         frame = {"type": "newMessage", "sessionId": session_id, "message": payload}
         if created and session_id in {*self.rooms, *self.joining}:
@@ -402,15 +400,9 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
         if self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
-    async def _access_error(self, exc, session_id: str):
-        if isinstance(exc, Http404):
-            await self._error("not_found", "Session not found.", sessionId=session_id)
-        elif isinstance(exc, PermissionDenied):
-            await self._error("forbidden", str(exc) or "Access denied to this session.", sessionId=session_id)
-        elif isinstance(exc, ValidationError):
-            await self._error("invalid", "Invalid request.", sessionId=session_id, errors=exc.detail)
-        elif isinstance(exc, APIException):
-            await self._error("invalid", str(exc.detail), sessionId=session_id)
+    async def _refused(self, exc: DomainError, session_id: str):
+        code, message, errors = live_error(exc)
+        await self._error(code, message, sessionId=session_id, **({} if errors is None else {"errors": errors}))
 
     async def _error(self, code: str, message: str, **extra):
         await self._send_json({"type": "error", "code": code, "message": message, **extra})

@@ -35,18 +35,16 @@ from channels.auth import get_user
 from channels.layers import get_channel_layer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.http.cookie import parse_cookie
-from rest_framework.exceptions import ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
 
 from k12 import permissions
+from k12.errors import DomainError
 from k12.models import User
 from k12.notifications import user_group
 from sessions_app.chat.consumers import TokenBucket, _user_from_token
 from sessions_app.chat.hub import listen
-from sessions_app.chat.live import LiveMember, setting
+from sessions_app.chat.live import LiveMember, live_error, setting
 from sessions_app.chat.socket_cap import socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
@@ -260,14 +258,9 @@ class Encounters(socketio.AsyncNamespace):
             return None
         try:
             missed, has_more, held = await member.join_room(session_id, after)
-        except Http404:
-            await member.error("Session not found.")
-            return None
-        except PermissionDenied as exc:
-            await member.error(str(exc) or "Access denied to this session.")
-            return None
-        except ValidationError:
-            await member.error("Invalid request.")
+        except DomainError as exc:
+            _code, message, _errors = live_error(exc)
+            await member.error(message)
             return None
         for item in missed:
             await member.write_message(session_id, item)

@@ -23,12 +23,11 @@ import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from rest_framework.exceptions import AuthenticationFailed
 
 from k12 import permissions
 from k12.authentication import Viewer
+from k12.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
 from k12.models import User
 from sessions_app.chat import presence, selectors
 from sessions_app.chat.hub import hub_for
@@ -41,6 +40,18 @@ MISSED_LIMIT = 200
 GAP_FILL_LIMIT = 1000
 
 
+# The error codes of the live protocols (a frame's ``code``) for the domain's refusals.
+LIVE_CODES = {NotFound.code, Forbidden.code, Invalid.code, RateLimited.code}
+
+
+def live_error(exc: DomainError) -> tuple[str, str, dict[str, list[str]] | None]:
+    """A refusal as both live protocols tell it: ``(code, message, field errors or None)``. A kind
+    the protocols have no code for is ``invalid``, with its message."""
+    if isinstance(exc, Invalid):
+        return exc.code, "Invalid request.", exc.errors
+    return (exc.code if exc.code in LIVE_CODES else Invalid.code), exc.message, None
+
+
 def setting(name: str, default):
     return getattr(settings, name, default)
 
@@ -49,8 +60,8 @@ def join_read(user: User, session_id: str, after) -> tuple[list[dict], int, bool
     """(missed as ``{seq, payload}``, delivered-up-to seq, has_more), in one query. The seq is the
     newest *committed* message's when the history was read: everything up to it is either in
     `missed` or outside what the client asked for (older than its cursor, or left to REST paging
-    when `has_more`). Http404 / PermissionDenied as the access rule says, then a ValidationError
-    for a cursor that is not a message of the session."""
+    when `has_more`). NotFound / Forbidden as the access rule says, then Invalid for a cursor
+    that is not a message of the session."""
     read = selectors.room_join_read(session_id, after=after, limit=MISSED_LIMIT)
     permissions.access_fetched_booking(user, read.booking, "view")
     # REST's page: without `after` the newest page, with it the page just after it
@@ -72,7 +83,7 @@ def recheck_read(user_id, session_ids: list[str]) -> tuple[User | None, list[str
         for session_id in session_ids:
             try:
                 permissions.access_booking(viewer, session_id, "view")
-            except (Http404, PermissionDenied):
+            except (NotFound, Forbidden):
                 lost.append(session_id)
         return viewer.resolved(), lost
     except AuthenticationFailed:
@@ -153,9 +164,9 @@ class LiveMember:
 
     async def join_room(self, session_id: str, after) -> tuple[list[dict], bool, list[dict]]:
         """Be in the room, then read what was missed: ``(missed, has_more, held)``. Write the
-        join's answer, then hand each of ``held`` to ``hub_event``. Raises Http404,
-        PermissionDenied, ValidationError (and anything else) after leaving the room, also when
-        the socket was in it before: access is gone."""
+        join's answer, then hand each of ``held`` to ``hub_event``. Raises NotFound, Forbidden,
+        Invalid (and anything else) after leaving the room, also when the socket was in it
+        before: access is gone."""
         self.joining[session_id] = []
         try:
             await self.hub.join(session_id, self)

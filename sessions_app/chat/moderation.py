@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import logging
 
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from k12 import notifications, permissions, realtime
 from k12.audit import audit_record
-from k12.errors import Conflict, field_error
+from k12.errors import Conflict, Forbidden, field_error
 from k12.models import AuditAction, User
 
 # A module import, not a name: services imports this module to screen new messages.
@@ -31,7 +30,7 @@ def message_report(*, message: SessionMessage, reporter: User, reason, descripti
     ``description`` is required for "other". One report per message and reporter (409 after)."""
     booking = message.session
     if not permissions.can_report_message(reporter, booking):
-        raise PermissionDenied("Only the session's participants can report its messages.")
+        raise Forbidden("Only the session's participants can report its messages.")
     if not isinstance(reason, str) or reason not in ReportReason.values:
         raise field_error("reason", f"Must be one of: {', '.join(ReportReason.values)}.")
     if description is None:
@@ -122,7 +121,7 @@ def message_hide(*, message: SessionMessage, moderator: User, reason: str = "", 
     (``messageHidden``). Open reports on it are marked actioned. The child's parent and login are
     notified (``message_hidden``). Hiding twice changes nothing."""
     if not permissions.is_admin(moderator):
-        raise PermissionDenied("Only staff can hide messages.")
+        raise Forbidden("Only staff can hide messages.")
     with transaction.atomic():
         locked = SessionMessage.objects.select_for_update().get(pk=message.pk)
         if locked.hidden_at is None:
@@ -149,7 +148,7 @@ def message_hide(*, message: SessionMessage, moderator: User, reason: str = "", 
 def message_unhide(*, message: SessionMessage, moderator: User, request=None) -> SessionMessage:
     """Staff restore a hidden message (a mistaken hide); audited, announced as ``messageRestored``."""
     if not permissions.is_admin(moderator):
-        raise PermissionDenied("Only staff can restore messages.")
+        raise Forbidden("Only staff can restore messages.")
     with transaction.atomic():
         locked = SessionMessage.objects.select_for_update().get(pk=message.pk)
         if locked.hidden_at is not None:
@@ -171,7 +170,7 @@ def message_unhide(*, message: SessionMessage, moderator: User, request=None) ->
 def report_dismiss(*, report: MessageReport, moderator: User, request=None) -> MessageReport:
     """Staff close a report without hiding the message; audited."""
     if not permissions.is_admin(moderator):
-        raise PermissionDenied("Only staff can dismiss reports.")
+        raise Forbidden("Only staff can dismiss reports.")
     with transaction.atomic():
         updated = MessageReport.objects.filter(pk=report.pk, status=ReportStatus.OPEN).update(
             status=ReportStatus.DISMISSED, resolved_by=moderator, resolved_at=timezone.now()

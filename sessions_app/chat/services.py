@@ -7,13 +7,11 @@ import json
 import logging
 import uuid
 
-from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.http import Http404
 from django.utils import timezone
 
 from k12 import permissions, realtime
-from k12.errors import field_error
+from k12.errors import Forbidden, NotFound, field_error
 from k12.models import Booking, User
 from sessions_app.chat import digests, moderation
 from sessions_app.chat.payloads import message_payload
@@ -104,17 +102,17 @@ def message_create(*, booking: Booking, sender: User, text, client_id=None) -> t
     - After the broadcast, the message is screened for contact details
       (``moderation.message_screen``): a ``contact_details`` report when it holds any. Delivery
       never waits for it, and a clean message costs no query.
-    Returns ``(message, created)``. Raises Http404 if the session no longer exists.
+    Returns ``(message, created)``. Raises NotFound if the session no longer exists.
     """
     if not permissions.can_send_message(sender, booking):
-        raise PermissionDenied("Access denied to this session.")
+        raise Forbidden("Access denied to this session.")
     text = validate_message_text(text)
     client_uuid = validate_client_id(client_id)
     store = _store_one_statement if connection.vendor == "postgresql" else _store_in_transaction
     message = store(booking, sender, text, client_uuid)
     if message is None:  # a retry: the first message with this client_id
         if client_uuid is None:
-            raise Http404("Session not found.")
+            raise NotFound("Session not found.")
         existing = (
             SessionMessage.objects.select_related("user")
             .filter(session_id=booking.pk, user_id=sender.pk, client_id=client_uuid)
@@ -122,7 +120,7 @@ def message_create(*, booking: Booking, sender: User, text, client_id=None) -> t
             .first()
         )
         if existing is None:
-            raise Http404("Session not found.")
+            raise NotFound("Session not found.")
         return existing, False
     message.user = sender
     transaction.on_commit(lambda: _deliver_then_screen(message, booking))
@@ -217,7 +215,7 @@ def read_cursor_advance(*, booking: Booking, user: User, up_to) -> int:
     devices reporting out of order cannot make read messages unread again. Returns the cursor's
     seq."""
     if not permissions.can_view_booking(user, booking):
-        raise PermissionDenied("Access denied to this session.")
+        raise Forbidden("Access denied to this session.")
     pk = permissions.parse_uuid(up_to)
     if pk is None:
         raise field_error("up_to", "Must be a message id (UUID).")

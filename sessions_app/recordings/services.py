@@ -20,16 +20,13 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import Throttled
-from rest_framework.settings import api_settings
 
 from k12 import permissions
 from k12.audit import audit_record
-from k12.errors import Conflict, field_error
+from k12.errors import Conflict, Forbidden, RateLimited, field_error
 from k12.models import AuditAction, Booking, User
 from k12.throttling import parse_rate
 from sessions_app.models import RecordingStatus, SessionRecording
@@ -66,7 +63,7 @@ def recording_upload_admit(*, booking: Booking, uploaded_by: User, declared_byte
     uploader's quota (429). ``declared_bytes`` is the least the file can weigh given what the
     client declared."""
     if not permissions.can_upload_recording(uploaded_by, booking):
-        raise PermissionDenied("Only the session's tutor can upload recordings.")
+        raise Forbidden("Only the session's tutor can upload recordings.")
     _require_consent(booking)
     if declared_bytes is not None and declared_bytes > settings.RECORDING_MAX_BYTES:
         raise too_large(settings.RECORDING_MAX_BYTES)
@@ -79,7 +76,7 @@ def _require_upload_quota(user: User) -> None:
     (an unknown session, a junk file, no consent) spend none of it, and the limit protects
     storage. Uploads in flight together may each pass before any is stored: the proxy bounds
     them per user."""
-    rate = api_settings.DEFAULT_THROTTLE_RATES.get("recording_upload")
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get("recording_upload")  # the API's rates, one table
     if not rate:
         return
     limit, period = parse_rate(rate)
@@ -88,7 +85,7 @@ def _require_upload_quota(user: User) -> None:
     if recent.count() < limit:
         return
     oldest_counted = recent.order_by("-created_at").values_list("created_at", flat=True)[limit - 1]
-    raise Throttled(wait=max(1, math.ceil((oldest_counted + timedelta(seconds=period) - now).total_seconds())))
+    raise RateLimited(max(1, math.ceil((oldest_counted + timedelta(seconds=period) - now).total_seconds())))
 
 
 def recording_upload(
@@ -112,7 +109,7 @@ def recording_upload(
       cannot be created the bytes are removed again.
     """
     if not permissions.can_upload_recording(uploaded_by, booking):
-        raise PermissionDenied("Only the session's tutor can upload recordings.")
+        raise Forbidden("Only the session's tutor can upload recordings.")
     _require_consent(booking)
     _require_upload_quota(uploaded_by)
     if problem := filename_problem(filename):
@@ -203,7 +200,7 @@ def recording_upload_start(
     to be of that kind. 409 on local storage, 413 over ``RECORDING_MAX_BYTES``.
     """
     if not permissions.can_upload_recording(uploaded_by, booking):
-        raise PermissionDenied("Only the session's tutor can upload recordings.")
+        raise Forbidden("Only the session's tutor can upload recordings.")
     _require_consent(booking)
     if problem := filename_problem(filename):
         raise field_error("filename", problem)
@@ -308,7 +305,7 @@ def recording_upload_complete(
       ``failed`` (not pointing at anything) before the error propagates.
     """
     if not permissions.can_manage_upload(completed_by, recording):
-        raise PermissionDenied("Only whoever started this upload can complete it.")
+        raise Forbidden("Only whoever started this upload can complete it.")
     target = s3_target(recording.file.name)  # 409 unless S3
     with transaction.atomic():
         locked = SessionRecording.objects.select_for_update().get(pk=recording.pk)
@@ -382,7 +379,7 @@ def recording_upload_abort(*, recording: SessionRecording, aborted_by: User) -> 
     """Abort a multipart upload still in progress: S3 drops the parts, the row goes. 409 once it
     has been completed (delete the recording instead)."""
     if not permissions.can_manage_upload(aborted_by, recording):
-        raise PermissionDenied("Only whoever started this upload can abort it.")
+        raise Forbidden("Only whoever started this upload can abort it.")
     s3_target(recording.file.name)  # 409 unless S3
     with transaction.atomic():
         locked = SessionRecording.objects.select_for_update().filter(pk=recording.pk).first()
@@ -401,7 +398,7 @@ def recording_delete(*, recording: SessionRecording, deleted_by: User) -> None:
     the bytes (and an unfinished multipart upload) go once that is committed, so a rolled-back
     delete never leaves a row without bytes. Playback links stop working with the row."""
     if not permissions.can_delete_recording(deleted_by, recording):
-        raise PermissionDenied("Only the recording's uploader or an admin can delete it.")
+        raise Forbidden("Only the recording's uploader or an admin can delete it.")
     if Booking.objects.filter(pk=recording.session_id, legal_hold=True).exists():
         raise Conflict("The session is under legal hold: its recordings are kept.")
     with transaction.atomic():

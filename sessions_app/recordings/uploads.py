@@ -30,19 +30,13 @@ from rest_framework.exceptions import APIException
 from rest_framework.parsers import BaseParser, DataAndFiles
 from rest_framework.request import Request
 
-from k12.errors import field_error
+from k12.errors import TooLarge, field_error
 
 FILE_FIELD = "file"
 MAX_FILENAME_LENGTH = 255
 # What a multipart envelope may add to the file's own bytes (boundaries, part headers, a few
 # small fields). A request longer than the limit plus this cannot carry an acceptable file.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-class RecordingTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The recording is too large."
-    default_code = "too_large"
 
 
 class LengthRequired(APIException):
@@ -64,8 +58,8 @@ def too_slow(received: int, elapsed: float) -> bool:
     return elapsed > grace and received < settings.RECORDING_MIN_BYTES_PER_SECOND * elapsed
 
 
-def too_large(max_bytes: int) -> RecordingTooLarge:
-    return RecordingTooLarge(f"Recordings are limited to {_human(max_bytes)} ({max_bytes} bytes).")
+def too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(f"Recordings are limited to {_human(max_bytes)} ({max_bytes} bytes).")
 
 
 def _human(n: int) -> str:
@@ -109,7 +103,7 @@ class RecordingUploadHandler(TemporaryFileUploadHandler):
         super().__init__(request)
         self.max_bytes = max_bytes
         self.started = time.monotonic()
-        self.refusal: APIException | None = None
+        self.refusal: APIException | TooLarge | None = None
         self.files_started = 0
         self.received = 0
         self.client_name = ""
@@ -119,7 +113,7 @@ class RecordingUploadHandler(TemporaryFileUploadHandler):
     def checksum_sha256(self) -> str:
         return self._sha256.hexdigest()
 
-    def refuse(self, error: APIException):
+    def refuse(self, error: APIException | TooLarge):
         if self.refusal is None:
             self.refusal = error
         # Read and drop the rest of the body: under the size limit that is at most the

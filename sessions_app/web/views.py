@@ -12,12 +12,12 @@ from types import SimpleNamespace
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.templatetags.static import static
 
 from k12 import permissions
+from k12.errors import Forbidden, NotFound
 from k12.throttling import (
     LoginAccountThrottle,
     LoginAccountTotalThrottle,
@@ -108,9 +108,9 @@ def room_page(request: HttpRequest, session_id: str) -> HttpResponse:
     # exactly as the API would answer the page's first request.
     try:
         booking = permissions.access_booking(request.user, session_id, "view")
-    except Http404:
+    except NotFound:
         return render(request, "web/error.html", {"status": 404, "reason": "No such session."}, status=404)
-    except PermissionDenied:
+    except Forbidden:
         reason = "This session is not one of yours."
         return render(request, "web/error.html", {"status": 403, "reason": reason}, status=403)
     return render(request, "web/room.html", {"session_id": booking.pk})

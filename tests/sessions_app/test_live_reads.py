@@ -7,10 +7,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
-from rest_framework.exceptions import ValidationError
 
+from k12.errors import Forbidden, Invalid, NotFound
 from k12.models import Student, User
 from sessions_app.chat import live
 from sessions_app.chat.services import message_create
@@ -79,12 +77,12 @@ def test_staff_get_hidden_text_in_what_was_missed_and_others_do_not(world):
 @pytest.mark.parametrize("role", ["other_parent", "other_student_user", "other_tutor"])
 def test_an_outsider_is_refused_in_one_query(world, role, django_assert_num_queries):
     created = posted(world, 2)
-    with django_assert_num_queries(1), pytest.raises(PermissionDenied):
+    with django_assert_num_queries(1), pytest.raises(Forbidden):
         live.join_read(getattr(world, role), str(world.booking.id), str(created[0].id))
 
 
 def test_an_unknown_session_is_not_found(world):
-    with pytest.raises(Http404):
+    with pytest.raises(NotFound):
         live.join_read(world.parent, str(uuid.uuid4()), None)
 
 
@@ -96,18 +94,18 @@ def test_a_cursor_must_be_a_message_of_the_session(world):
         (str(uuid.uuid4()), "No such message in this session."),
         (str(elsewhere.id), "No such message in this session."),
     ]:
-        with pytest.raises(ValidationError) as raised:
+        with pytest.raises(Invalid) as raised:
             live.join_read(world.parent, str(world.booking.id), after)
-        assert raised.value.detail == {"after": [error]}
+        assert raised.value.errors == {"after": [error]}
     # the newest message is a good cursor: nothing missed
     assert live.join_read(world.parent, str(world.booking.id), str(mine.id)) == ([], mine.seq, False)
 
 
 def test_access_is_decided_before_the_cursor(world):
     # an outsider learns nothing about the session's messages from the cursor's error
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         live.join_read(world.other_parent, str(world.booking.id), "nope")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         live.join_read(world.other_parent, str(world.booking.id), str(uuid.uuid4()))
 
 
