@@ -13,11 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from k12 import permissions
-from k12.api import R400, R401, R403, R404, R409
 from k12.errors import Conflict
 from k12.filters import StrictFilterSet
 from k12.formats import iso
 from k12.pagination import LinkHeaderCursorPagination
+from k12.schema import R400, R401, R403, R404, R409
 from k12.viewsets import ApiViewSet
 from sessions_app.chat import moderation
 from sessions_app.chat.payloads import message_payload

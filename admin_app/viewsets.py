@@ -24,10 +24,10 @@ from admin_app.serializers import (
     TutorFilter,
 )
 from k12 import permissions, services
-from k12.api import R400, R401, R403, R404, R409
 from k12.filters import reject_unknown_query_params
 from k12.models import Allocation, User
 from k12.pagination import LinkHeaderCursorPagination
+from k12.schema import R400, R401, R403, R404, R409
 from k12.viewsets import ApiViewSet
 
 

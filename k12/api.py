@@ -1,14 +1,13 @@
-"""REST views of authentication (token, refresh, logout, me), the API's error handler and the
-shared OpenAPI response descriptions. The resources are viewsets (k12/viewsets.py and the apps'
-viewsets modules), routed in k12/urls.py."""
+"""REST views of authentication (token, refresh, logout, me) and the API's error handler. The
+resources are viewsets (k12/viewsets.py and the apps' viewsets modules), routed in k12/urls.py."""
 
 from __future__ import annotations
 
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +19,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from k12 import permissions, throttling
 from k12.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, TooLarge
+from k12.schema import R400, R401, R403, R429
 from k12.serializers import (
     EmailTokenObtainSerializer,
     MeSerializer,
@@ -28,25 +28,6 @@ from k12.serializers import (
 )
 
 logger = logging.getLogger(__name__)
-
-DETAIL = inline_serializer("Detail", {"detail": serializers.CharField()})
-R400 = OpenApiResponse(description="Invalid input: `{field: [messages]}`.")
-R401 = OpenApiResponse(DETAIL, description="Not authenticated.")
-R403 = OpenApiResponse(DETAIL, description="Authenticated, but not allowed.")
-R404 = OpenApiResponse(DETAIL, description="No such object.")
-R409 = OpenApiResponse(DETAIL, description="Conflicts with the current state.")
-R429 = OpenApiResponse(DETAIL, description="Too many requests; see the Retry-After header.")
-PAGE_PARAMS = [
-    OpenApiParameter("limit", int, description="Page size, 1 to 200 (default 100)."),
-    OpenApiParameter("cursor", str, description="Opaque cursor from a Link header."),
-]
-
-
-def json_object(request: Request) -> dict:
-    """The request body, which must be a JSON object (an array, a string or null is a 400)."""
-    if not isinstance(request.data, dict):
-        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-    return request.data
 
 
 # The contract's status for each kind of refusal (``k12.errors``).

@@ -19,11 +19,11 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from k12 import notifications, permissions, selectors, services
-from k12.api import R400, R401, R403, R404, R409
 from k12.authentication import load_viewer
 from k12.filters import EmptyFilterSet, StrictFilterBackend, reject_unknown_query_params
 from k12.models import Booking, Notification, Student, Subject
 from k12.pagination import LinkHeaderCursorPagination
+from k12.schema import R400, R401, R403, R404, R409
 from k12.serializers import (
     BookingCancelSerializer,
     BookingCreateSerializer,

@@ -19,8 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from k12 import permissions, throttling
-from k12.api import R400, R401, R403, R404, R409, R429, json_object
 from k12.pagination import DEFAULT_LIMIT, MAX_LIMIT, cursor_links, parse_limit
+from k12.parsers import json_object
+from k12.schema import R400, R401, R403, R404, R409, R429
 from k12.viewsets import ApiViewSet, SessionScopedMixin
 from sessions_app.chat import moderation, selectors, services
 from sessions_app.chat.payloads import iso, message_payload, row_payload

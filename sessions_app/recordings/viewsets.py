@@ -13,9 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from k12 import permissions
-from k12.api import DETAIL, R400, R401, R403, R404, R429
 from k12.authentication import HeaderCsrfSessionAuthentication, JWTAuthentication
 from k12.pagination import LinkHeaderCursorPagination
+from k12.schema import DETAIL, R400, R401, R403, R404, R429
 from k12.viewsets import ApiViewSet, SessionScopedMixin
 from sessions_app.models import SessionRecording
 from sessions_app.recordings.playback import playback_links
