@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db import transaction
 
-from admin_app.paginator import EstimatedCountPaginator
+from admin_app.admin.paginator import EstimatedCountPaginator
 from k12.errors import DomainError, Invalid
 
 

@@ -13,8 +13,8 @@ from django.urls import path, reverse
 
 from admin_app import selectors
 from admin_app.admin.base import ServiceCreateAdminMixin, refusal_text
+from admin_app.admin.paginator import EstimatedCountPaginator
 from admin_app.export import CsvExportMixin
-from admin_app.paginator import EstimatedCountPaginator
 from k12 import permissions, services
 from k12.errors import Conflict, Forbidden, Invalid
 from k12.models import (

@@ -16,8 +16,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from admin_app.admin.base import ReadOnlyAdmin
+from admin_app.admin.paginator import EstimatedCountPaginator
 from admin_app.export import CsvExportMixin
-from admin_app.paginator import EstimatedCountPaginator
 from k12.errors import Conflict, Forbidden
 from sessions_app.chat import moderation
 from sessions_app.models import MessageReport, RecordingStatus, SessionMessage, SessionRecording

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from admin_app import selectors
-from admin_app.paginator import EstimatedCountPaginator
+from admin_app.admin.paginator import EstimatedCountPaginator
 from k12.models import Allocation, Booking, BookingStatus, Notification
 from sessions_app.chat.services import message_create
 from sessions_app.models import SessionMessage
