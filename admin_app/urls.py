@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from admin_app import viewsets
 from admin_app.reports import ReportViewSet
-from k12.routing_helpers import route
+from k12.routers import route
 
 
 def register(router) -> None:

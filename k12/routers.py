@@ -1,5 +1,7 @@
-"""The API's router: DRF's ``SimpleRouter`` with path converters, each route registered with and
-without its trailing slash (the contract: paths work both ways; the schema lists one)."""
+"""Every route with and without its trailing slash (the contract: paths work both ways; the
+schema lists one): ``Router``, the API's router (DRF's ``SimpleRouter`` with path converters),
+and ``route`` for a plain view. Used by k12/urls.py and the apps' url modules, which k12/urls.py
+includes and so cannot import from it."""
 
 from __future__ import annotations
 
@@ -14,7 +16,12 @@ class Router(SimpleRouter):
     def get_urls(self):
         urls = []
         for pattern in super().get_urls():
-            route = str(pattern.pattern)
-            urls.append(path(route.rstrip("/"), pattern.callback, name=f"{pattern.name}-noslash"))
+            slashed = str(pattern.pattern)
+            urls.append(path(slashed.rstrip("/"), pattern.callback, name=f"{pattern.name}-noslash"))
             urls.append(pattern)
         return urls
+
+
+def route(pattern: str, view, name: str) -> list:
+    """``path()`` twice: ``pattern`` without and with its trailing slash."""
+    return [path(pattern, view, name=f"{name}-noslash"), path(f"{pattern}/", view, name=name)]

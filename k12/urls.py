@@ -10,8 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 import admin_app.urls
 import sessions_app.urls
 from k12 import api, health, viewsets
-from k12.routers import Router
-from k12.routing_helpers import route
+from k12.routers import Router, route
 
 api_router = Router()
 api_router.register("sessions", viewsets.SessionViewSet, basename="session")

@@ -4,7 +4,7 @@ its query string is the credential."""
 
 from __future__ import annotations
 
-from k12.routing_helpers import route
+from k12.routers import route
 from sessions_app.chat import viewsets as chat
 from sessions_app.recordings import viewsets as recordings
 from sessions_app.recordings.playback import recording_file, recording_poster
