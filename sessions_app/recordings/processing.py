@@ -39,7 +39,7 @@ from django.utils import timezone
 from k12 import permissions
 from k12.notifications import notification_create
 from sessions_app.models import RecordingStatus, SessionRecording
-from sessions_app.recordings.media import media_probe
+from sessions_app.recordings.probe import media_probe
 from sessions_app.recordings.services import recording_bytes_discard
 from sessions_app.recordings.storage import new_storage_key, recording_storage
 

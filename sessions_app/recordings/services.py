@@ -30,7 +30,7 @@ from k12.errors import Conflict, Forbidden, RateLimited, field_error
 from k12.models import AuditAction, Booking, User
 from k12.throttling import parse_rate
 from sessions_app.models import RecordingStatus, SessionRecording
-from sessions_app.recordings.media import MediaInfo, NotMedia, declared_type, media_probe
+from sessions_app.recordings.probe import MediaInfo, NotMedia, declared_type, media_probe
 from sessions_app.recordings.storage import (
     S3RangeReader,
     new_storage_key,

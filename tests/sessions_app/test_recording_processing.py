@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from k12.models import Notification
 from sessions_app.models import RecordingStatus, SessionRecording
-from sessions_app.recordings.media import media_probe
+from sessions_app.recordings.probe import media_probe
 from sessions_app.recordings.processing import moov_before_mdat, recording_process
 from tests.sessions_app.conftest import upload, url
 from tests.sessions_app.test_recordings import body_of
