@@ -189,7 +189,7 @@ _DENIED_MESSAGES = {
 }
 
 
-def bookings_visible_to(user) -> QuerySet[Booking]:
+def sessions_visible_to(user) -> QuerySet[Booking]:
     """Sessions the user takes part in; every session for an admin; none for anyone else."""
     qs = Booking.objects.all()
     if is_admin(user):

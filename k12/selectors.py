@@ -22,7 +22,7 @@ def sessions_visible_to(
 ) -> QuerySet[Booking]:
     """The user's sessions (all for an admin), soonest first, with what the list renders
     joined in: one query whatever the page size."""
-    qs = permissions.bookings_visible_to(user).select_related("student", "tutor", "subject")
+    qs = permissions.sessions_visible_to(user).select_related("student", "tutor", "subject")
     if status:
         qs = qs.filter(status=status)
     if starts_from:
