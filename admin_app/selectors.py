@@ -51,7 +51,7 @@ def week_bounds(now: datetime) -> tuple[datetime, datetime]:
 
 
 def dashboard_stats(*, now: datetime | None = None) -> dict[str, int]:
-    """The staff's KPIs. The guide's four keys keep their meaning:
+    """The staff's KPIs. The four keys clients already read keep their meaning:
 
     - ``students``: all students; ``parents`` / ``tutors``: users with that role;
     - ``upcomingSessions``: scheduled sessions that have not started yet;

@@ -1,4 +1,5 @@
-"""Shapes of /api/admin/*: the guide's field names (snake_case out, camelCase request bodies)."""
+"""Shapes of /api/admin/*: snake_case out; camelCase in the request bodies and stats keys staff
+clients already send and read."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ class AllocationSerializer(serializers.ModelSerializer):
 
 
 class AllocationCreateSerializer(serializers.Serializer):
-    """The guide's ``{studentId, tutorId, subjectId}``; the API's snake_case names
+    """``{studentId, tutorId, subjectId}``, as staff clients send it; the API's snake_case names
     (``student_id``, ...) are accepted too."""
 
     studentId = uuid_ref(Student.objects.all())
@@ -108,7 +109,7 @@ class AllocationCreateSerializer(serializers.Serializer):
 
 
 class AllocationResultSerializer(serializers.Serializer):
-    """The guide's answer to an allocation, with the allocation itself."""
+    """The answer to an allocation (``success``, ``message``), with the allocation itself."""
 
     success = serializers.BooleanField()
     message = serializers.CharField()

@@ -1,4 +1,4 @@
-"""/api/admin/*: the staff's API (guide §7, holes closed), as viewsets on the API's router.
+"""/api/admin/*: the staff's API, as viewsets on the API's router.
 Admin-only: anonymous 401, any other role 403 (``IsAdminRole``, from the one access rule).
 Thin: parse, call a selector or a service, render."""
 
@@ -57,7 +57,7 @@ class StatsView(APIView):
 
     @extend_schema(
         tags=["admin"],
-        summary="The guide's `{students, parents, tutors, upcomingSessions}` plus the staff's KPIs.",
+        summary="`{students, parents, tutors, upcomingSessions}` plus the staff's KPIs.",
         responses={200: StatsSerializer, 401: R401, 403: R403},
     )
     def get(self, request: Request) -> Response:

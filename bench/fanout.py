@@ -8,7 +8,7 @@ duplicated counts, and the servers' memory.
 
 Needs PostgreSQL on 127.0.0.1:5432 (creates and drops its own database `k12_bench_fanout`) and
 redis-server on PATH (it starts its own on a free port). Clients run in several processes so
-that the client's own event loop does not add its tail to the figures (PERFORMANCE.md).
+that the client's own event loop does not add its tail to the figures.
 """
 
 from __future__ import annotations
@@ -369,9 +369,9 @@ def run(n_clients: int, messages: int, rate: float, processes: int, client: str 
 
 
 def peer_fanout(peer_dir: Path, n_clients: int, messages: int, rate: float) -> dict | None:
-    """The guide's NestJS backend (PERFORMANCE.md) with its own client, bench/fanout.js, on a fresh
-    fixture: the same load, measured the same way (POST start to the client's newMessage, after
-    probes)."""
+    """The peer (``--peer-dir``: the reference backend, one node process) with its own client
+    (the peer's bench/fanout.js), on a fresh fixture: the same load, measured the same way (POST start to the
+    client's newMessage, after probes)."""
     logdir = Path(tempfile.mkdtemp(prefix="k12-fanout-peer-"))
     try:
         fixture = peer_prepare(peer_dir, logdir)  # the same setup as bench/messages.py's comparison
@@ -408,7 +408,7 @@ def main() -> None:
         help="node: bench/fanout_client.js, one process (figures of record); python: websockets in processes",
     )
     parser.add_argument(
-        "--peer-dir", type=Path, default=Path("/tmp/nest-seed"), help="the guide's backend, set up (see README)"
+        "--peer-dir", type=Path, default=Path("/tmp/nest-seed"), help="the peer backend, set up (see README)"
     )
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--runs", type=int, default=1, help="repeat each client count (ours, then the peer)")
@@ -461,7 +461,7 @@ def _main(args) -> None:
             if p is not None:
                 print(
                     f"   peer {'':>10} {p['p50']:>8.1f} {p['p99']:>8.1f} {p['max']:>8.1f} {p['lost']:>5} {p['dup']:>4}"
-                    f"   (the guide's NestJS backend, one node process, its own socket.io client)"
+                    f"   (the peer: one node process, its own socket.io client)"
                     f"\n        ours/peer p99: {r['p99'] / p['p99']:.2f}x (target <= 1.00)",
                     flush=True,
                 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The fan-out client of bench/fanout.py, in Node with the `ws` library: the same kind of client
 // as the peer's bench/fanout.js (socket.io-client), so that both sides are measured by a client
-// whose own event loop adds little (PERFORMANCE.md: a Python client adds its own tail).
+// whose own event loop adds little (a Python client adds its own tail to the figures).
 //
 // Connects N sockets round-robin over the given /ws/encounters/ URLs, authenticates each with
 // the first frame, joins the session, then POSTs M numbered messages at a fixed rate and

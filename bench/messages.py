@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Chat over REST (issue 3): what a page and a POST cost at 100, 10,000 and 1,000,000 messages,
-and requests/s against the guide's NestJS backend (the peer), measured in one run.
+"""Chat over REST: what a page and a POST cost at 100, 10,000 and 1,000,000 messages, and
+requests/s against the peer (the reference backend in ``--peer-dir``), measured in one run.
 
     .venv/bin/python bench/messages.py --save    # everything; also writes bench/results/messages-<date>.txt
     .venv/bin/python bench/messages.py --no-peer # our figures only
@@ -17,7 +17,7 @@ What it does, in order:
    closes it), interleaving sizes and kinds: the newest page (limit 100), a middle page by cursor
    (``before=<id of message N/2>``), a POST. Median and p99 per size, the 1,000,000/100 ratio.
 4. The SQL each request runs and ``EXPLAIN (ANALYZE, BUFFERS)`` of the page queries at 1,000,000.
-5. wrk (2 threads, 16 connections, 10 s, ``--timeout 10s``, PERFORMANCE.md's settings), medians of
+5. wrk (2 threads, 16 connections, 10 s, ``--timeout 10s``, the same for both sides), medians of
    ``--reps`` runs after an unmeasured warm-up, peer and ours alternating: GET of a 100-message
    session, then POST ``{"text":"hello"}``. The peer (``--peer-dir``, default /tmp/nest-seed) must
    have been copied and set up beforehand (``./setup.sh``); this script reloads its fixture
@@ -58,7 +58,7 @@ APP = ROOT  # the tree whose code is measured: the work tree, or with --snapshot
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# The peer fixture's phrases (nest-seed scripts/seed.js): bodies of the same size on both sides.
+# The phrases of the peer's fixture: bodies of the same size on both sides.
 PHRASES = [
     "Hi! Ready for today?",
     "Can we go over the homework from last week?",
@@ -1089,7 +1089,7 @@ def main() -> int:
         connection.close()
 
         if not args.no_peer:
-            say(f"## Peer (guide's NestJS backend) vs ours, wrk -t2 -c16 -d{args.duration}s --timeout 10s --latency")
+            say(f"## Peer vs ours, wrk -t2 -c16 -d{args.duration}s --timeout 10s --latency")
             peer_fx = peer_prepare(args.peer_dir, logdir)
             peer_port = args.peer_port if port_is_free(args.peer_port) else free_port()
             peer = peer_start(args.peer_dir, peer_port, logdir, peer_fx)

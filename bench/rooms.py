@@ -1,7 +1,7 @@
 """The school's shape: many small rooms (a tutor, a student, maybe a parent on two devices), on
-two daphne processes sharing Redis, against the guide's NestJS backend (the peer) under the same
-load in the same run, with the same client (bench/rooms_client.js: the npm socket.io-client for
-both; ours also over /ws/encounters/).
+two daphne processes sharing Redis, against the peer (the reference backend in ``--peer-dir``)
+under the same load in the same run, with the same client (bench/rooms_client.js: the npm
+socket.io-client for both; ours also over /ws/encounters/).
 
     .venv/bin/python bench/rooms.py                         # 2,000 sockets in ~667 rooms, 60 s, all modes
     .venv/bin/python bench/rooms.py --sockets 600 --modes ours-sio,peer --storm
@@ -366,7 +366,7 @@ def main() -> None:
             protocol = mode.split("-")[1]
             report(mode, run_ours(protocol, room_sizes, args.seconds, args.period, args.storm, args.profile))
         print(f"          (load after: {os.getloadavg()[0]:.2f})", flush=True)
-    print("ours: two daphne processes + Redis, POST via gunicorn -w 2; peer: one node process (the guide's).")
+    print("ours: two daphne processes + Redis, POST via gunicorn -w 2; peer: one node process.")
 
 
 if __name__ == "__main__":

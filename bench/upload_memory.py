@@ -1,7 +1,7 @@
 """How much memory a 1 GiB recording upload costs the server.
 
-Starts a real server the way production serves HTTP (gunicorn, one sync worker; see
-shared/PERFORMANCE.md), with local file storage and a throwaway SQLite database in a temporary
+Starts a real server the way production serves HTTP (gunicorn, one sync worker; docker/), with
+local file storage and a throwaway SQLite database in a temporary
 directory, creates a tutor and a session, synthesises a real media file of the requested size
 (raw video in Matroska, made with PyAV), uploads it with a streaming client (http.client, the
 multipart body written chunk by chunk with a Content-Length), and prints the server process's

@@ -30,7 +30,7 @@ from k12.serializers import (
 logger = logging.getLogger(__name__)
 
 
-# The contract's status for each kind of refusal (``k12.errors``).
+# The API's status for each kind of refusal (``k12.errors``).
 HTTP_STATUS = {
     Invalid.code: status.HTTP_400_BAD_REQUEST,
     Forbidden.code: status.HTTP_403_FORBIDDEN,
@@ -54,7 +54,7 @@ def rest_error(exc: DomainError) -> exceptions.APIException:
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus the domain's refusals with the contract's statuses and Django's
+    """DRF's handler, plus the domain's refusals with the API's statuses and Django's
     ValidationError as a 400 (never a 500 for bad input)."""
     if isinstance(exc, DomainError):
         exc = rest_error(exc)

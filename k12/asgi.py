@@ -1,5 +1,5 @@
 """ASGI entry point, served by daphne: HTTP through Django, WebSockets through Channels, and
-/socket.io/ (both Engine.IO transports) through python-socketio for the guide's clients."""
+/socket.io/ (both Engine.IO transports) through python-socketio for socket.io clients."""
 
 from __future__ import annotations
 
@@ -27,6 +27,6 @@ channels_application = ProtocolTypeRouter(
     }
 )
 
-# /socket.io/ (HTTP long-polling and its WebSocket upgrade) goes to the guide's gateway; the origin
+# /socket.io/ (HTTP long-polling and its WebSocket upgrade) goes to the socket.io gateway; the origin
 # check for it is Engine.IO's, against the same ALLOWED_HOSTS (sessions_app/chat/gateway.py).
 application = ASGIApp(socketio_server, other_asgi_app=channels_application, socketio_path="socket.io")

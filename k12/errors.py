@@ -3,7 +3,7 @@ what was asked. Each carries a message for whoever asked and a ``code`` naming t
 knows how it will be told.
 
 Each edge tells them in its own terms, in one place: REST in ``k12.api.exception_handler`` (the
-contract's status codes and bodies), the live room's two protocols through
+API's status codes and bodies), the live room's two protocols through
 ``sessions_app.chat.live.live_error``, the desk through ``admin_app.admin.base``, and any other
 Django page through ``k12.middleware.DomainErrorMiddleware``.
 """

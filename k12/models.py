@@ -1,6 +1,6 @@
 """The core domain: people, subjects, who teaches what and when, allocations and sessions.
 
-A "session" in the contract is a ``Booking`` here (``django.contrib.sessions`` owns the
+A "session" in the API is a ``Booking`` here (``django.contrib.sessions`` owns the
 word in Django). Business rules live in ``k12/services.py``; these classes hold data
 and the constraints the database itself must guarantee.
 """
@@ -17,7 +17,8 @@ from django.utils import timezone
 
 
 def display_name(first_name: str, last_name: str | None) -> str:
-    """Exactly the guide's `${first_name} ${last_name || ''}`.trim()."""
+    """First and last name, the last left out when empty: the ``from`` of a chat message, the
+    same for a user with no last name as for one with."""
     return f"{first_name} {last_name or ''}".strip()
 
 
@@ -58,7 +59,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     role = models.CharField(max_length=10, choices=Role.choices, db_index=True)
     subjects = models.ManyToManyField("Subject", through="TutorSubject", related_name="tutors", blank=True)
     is_active = models.BooleanField(default=True)
-    # Staff access to the Django admin; kept equal to role == admin by the services.
+    # Django's flag for its admin site. It decides nothing here (k12.permissions.can_use_staff_desk
+    # does); it is kept at ``is_staff_role(role)`` wherever a user is made or edited
+    # (UserManager.create_user, the desk's user page) for third-party code that reads it.
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
 

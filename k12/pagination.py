@@ -1,5 +1,5 @@
-"""The contract's list shape: the body stays a JSON array (as in the guide) and the
-neighbouring pages are announced in an RFC 8288 ``Link`` header, the way GitHub's API does."""
+"""The API's list shape: the body stays a JSON array (what clients read) and the neighbouring
+pages are announced in an RFC 8288 ``Link`` header, the way GitHub's API does."""
 
 from __future__ import annotations
 

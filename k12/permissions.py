@@ -1,4 +1,4 @@
-"""The one access rule (shared/CONTRACT.md, "Roles and who may do what").
+"""The one access rule: who may do what, for every role.
 
 Every REST view, the WebSocket consumer, the signed-URL view and the Django admin ask
 these functions; none keeps a copy of the rule.
@@ -7,7 +7,7 @@ these functions; none keeps a copy of the rule.
 - queryset scopes ``*_visible_to(user) -> QuerySet``
 - guarded fetches ``access_*(user, id, action=...)`` raising ``NotFound`` when the object
   does not exist (or the id is malformed) and ``Forbidden`` when it exists but
-  the user may not do that: the contract's 404/403.
+  the user may not do that: the API's 404/403.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def can_revoke_refresh_token(user, token_user_id) -> bool:
 
 
 def can_manage_allocations(user) -> bool:
-    """Allocate a tutor to a student, or end an allocation: staff only (the contract's /api/admin/*)."""
+    """Allocate a tutor to a student, or end an allocation: staff only (as all of /api/admin/*)."""
     return is_admin(user)
 
 
@@ -297,7 +297,7 @@ def access_allocation(user, allocation_id) -> Allocation:
 
 def access_notification(user, notification_id) -> Notification:
     """Fetch one of the user's notifications: NotFound if it does not exist, Forbidden if it
-    is someone else's (the contract's 404/403)."""
+    is someone else's (the API's 404/403)."""
     notification = get_or_404(Notification.objects.all(), notification_id, "Notification")
     if not can_read_notification(user, notification):
         raise Forbidden("This notification is not yours.")

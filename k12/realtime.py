@@ -1,15 +1,15 @@
 """Sending to channel-layer groups from synchronous code (views, services, commands).
 
 With the pub/sub layer (the default with Redis) a group send is one PUBLISH, made here with a
-synchronous Redis client on the layer's own channel name and serialization (0.03 ms of CPU,
-against 0.36 ms for the list layer's group_send through the loop thread below).
+synchronous Redis client on the layer's own channel name and serialization: a fraction of the
+CPU of the list layer's group_send through the loop thread below.
 tests/e2e/test_live_room.py holds the two to the same wire: a REST POST reaches sockets on two
 daphne processes.
 
 ``async_to_sync(layer.group_send)`` starts an event loop per call when no loop is around (a
 WSGI worker, a management command), and channels-redis keeps its connection pool per loop: every
-send paid ~2 ms of loop start and Redis connect. Here a Redis-backed layer gets one long-lived
-loop thread per process instead (0.3 ms a send). The in-memory layer is not thread-safe and keeps
+send paid for a loop start and a Redis connect. Here a Redis-backed layer gets one long-lived
+loop thread per process instead. The in-memory layer is not thread-safe and keeps
 the plain ``async_to_sync`` route to the server's own loop.
 """
 

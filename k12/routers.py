@@ -1,7 +1,7 @@
-"""Every route with and without its trailing slash (the contract: paths work both ways; the
-schema lists one): ``Router``, the API's router (DRF's ``SimpleRouter`` with path converters),
-and ``route`` for a plain view. Used by k12/urls.py and the apps' url modules, which k12/urls.py
-includes and so cannot import from it."""
+"""Every route with and without its trailing slash (clients write either; the schema lists
+one): ``Router``, the API's router (DRF's ``SimpleRouter`` with path converters), and ``route``
+for a plain view. Used by k12/urls.py and the apps' url modules, which k12/urls.py includes and
+so cannot import from it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The API's OpenAPI document: the response descriptions every viewset shares, and each route
-documented once (the contract's paths work with and without a trailing slash; the schema lists the
+documented once (the API's paths work with and without a trailing slash; the schema lists the
 slashless form)."""
 
 from __future__ import annotations

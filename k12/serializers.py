@@ -1,6 +1,6 @@
-"""Shapes of the core resources. Names are snake_case in requests and responses (the contract);
-the guide's camelCase stays only where the guide defined it (the allocation request, the
-/api/admin/stats keys: admin_app/serializers.py)."""
+"""Shapes of the core resources. Names are snake_case in requests and responses; camelCase
+stays only where clients already send or read it (the allocation request, the /api/admin/stats
+keys: admin_app/serializers.py)."""
 
 from __future__ import annotations
 

@@ -474,7 +474,7 @@ SIMPLE_JWT = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "K12 tutoring API",
-    "DESCRIPTION": "The public contract (shared/CONTRACT.md): sessions, chat, recordings, staff dashboard.",
+    "DESCRIPTION": "The public API: sessions, chat, recordings, staff dashboard.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

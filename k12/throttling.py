@@ -66,7 +66,8 @@ class AtomicRateThrottle(BaseThrottle):
             count = _count(cache_key, period + 1)
         except Exception:
             # The cache (Redis) is down. Fail open: a message posted now must still be stored
-            # (the live-room contract), and login stays slowed by password hashing.
+            # (a client's retry must never be what loses it), and login stays slowed by password
+            # hashing.
             logger.warning("rate limit %s not applied: cache unavailable", self.scope, exc_info=True)
             return True
         if self.refunded_on_success:

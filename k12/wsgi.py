@@ -1,4 +1,4 @@
-"""WSGI entry point: production serves REST with gunicorn (see PERFORMANCE.md) and /ws/ with daphne."""
+"""WSGI entry point: production serves REST with gunicorn and /ws/ with daphne (docker/Dockerfile)."""
 
 from __future__ import annotations
 

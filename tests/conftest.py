@@ -55,7 +55,7 @@ class World:
         return None if role == "anonymous" else getattr(self, role)
 
 
-# The contract's row "read session, messages, recordings": participants and admin 200.
+# The role table's row "read session, messages, recordings": participants and admin 200.
 VIEW_ACCESS = {
     "anonymous": 401,
     "admin": 200,

@@ -14,7 +14,7 @@ for _name, _rate in UNTHROTTLED.items():
     os.environ.setdefault(_name, _rate)
 
 # Background tasks run eagerly, in the test, except in the tests that start real workers
-# (tests/k12/celery_workers.py), which switch this off for their duration.
+# (tests/workers.py), which switch this off for their duration.
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
 from k12.settings import *  # noqa: E402,F403

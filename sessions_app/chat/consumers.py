@@ -1,7 +1,7 @@
-"""The live session room: one WebSocket endpoint, /ws/encounters/ (the guide's `encounters`
-gateway), JSON text frames with a ``type``. See shared/CONTRACT.md, "Real-time chat".
+"""The live session room: one WebSocket endpoint, /ws/encounters/ (named after the socket.io
+namespace ``encounters`` the gateway serves), JSON text frames with a ``type``.
 
-What closes the guide's holes:
+What keeps it safe:
 - auth is the first frame (an access JWT) or the browser's Django session; nothing in the URL;
   no valid auth within ``WS_AUTH_TIMEOUT_SECONDS`` closes with 4401;
 - joining a room goes through ``k12.permissions.access_booking``, the REST rule;

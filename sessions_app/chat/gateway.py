@@ -1,12 +1,13 @@
-"""The live room for clients written against the guide's socket.io gateway: socket.io (Engine.IO
-v4, long-polling with upgrade, or WebSocket only) at /socket.io/, namespace /encounters, served
-by python-socketio inside the same daphne process as /ws/encounters/ (k12/asgi.py).
+"""The live room for socket.io clients (socket.io-client v4 with its defaults, unchanged):
+socket.io (Engine.IO v4, long-polling with upgrade, or WebSocket only) at /socket.io/, namespace
+/encounters, served by python-socketio inside the same daphne process as /ws/encounters/
+(k12/asgi.py).
 
-- Authentication at connect, as the guide's ``WsJwtGuard`` reads it: ``handshake.auth.token``
-  (an access JWT, ``Bearer`` prefix allowed), else the browser's Django session cookie. Neither
-  → the connection is refused (the client gets ``connect_error``).
+- Authentication at connect: ``handshake.auth.token`` (an access JWT, ``Bearer`` prefix
+  allowed), else the browser's Django session cookie. Neither → the connection is refused (the
+  client gets ``connect_error``).
 - ``joinSession`` / ``leaveSession`` ``{sessionId, after?}``: the same guarded fetch as the
-  WebSocket consumer (``k12.permissions.access_booking``). A refused join gets the guide's
+  WebSocket consumer (``k12.permissions.access_booking``). A refused join gets an
   ``exception`` event ``{status: "error", message}`` and nothing of the room. With ``after`` (a
   message id) what was missed comes first, as ``newMessage`` events; the acknowledgement, for a
   client that asks for one, is ``{status: "ok", sessionId, hasMore}``.
@@ -160,7 +161,7 @@ class GatewayMember(LiveMember):
         await self.namespace.server.eio.send(self.eio_sid, packet)
 
     async def error(self, message: str) -> None:
-        """The guide's error event (NestJS' WsException)."""
+        """The error event socket.io clients of this room listen for: ``exception``."""
         await self.emit("exception", {"status": "error", "message": message})
 
     def over_rate(self) -> bool:
@@ -200,7 +201,7 @@ class GatewayMember(LiveMember):
 
 
 class Encounters(socketio.AsyncNamespace):
-    """The guide's ``encounters`` gateway."""
+    """The ``/encounters`` namespace: the live room over socket.io."""
 
     def __init__(self):
         super().__init__(NAMESPACE)
@@ -246,7 +247,7 @@ class Encounters(socketio.AsyncNamespace):
         parsed = permissions.parse_uuid(raw) if isinstance(raw, str) else None
         return str(parsed) if parsed is not None else None
 
-    async def on_joinSession(self, sid, data=None):  # noqa: N802  (the guide's event name)
+    async def on_joinSession(self, sid, data=None):  # noqa: N802  (the event's name on the wire)
         member = self.members[sid]
         session_id = self._session_id(data)
         if session_id is None:

@@ -3,8 +3,8 @@
 A broadcast frame reaches each process once (one channel-layer message per process instead of
 one per socket), and the hub writes it to the process's sockets in that room directly, in one
 pass. With a group member per socket, every frame woke every socket's consumer task through
-its own queue: at 100 sockets in a room that per-socket dispatch was the fan-out's tail
-(PERFORMANCE.md: a straight Channels consumer is 3-4x the guide's p99).
+its own queue: with a room of a hundred sockets, that per-socket dispatch was the fan-out's tail
+(bench/fanout.py measures it).
 
 - ``join``/``leave`` keep the membership; the process joins the group on every local join (which
   also renews the group's expiry and restores it after a Redis restart) and leaves it with its

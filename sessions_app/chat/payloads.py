@@ -1,4 +1,4 @@
-"""How a message looks on the wire: the guide's shape, the same over REST and WebSocket.
+"""How a message looks on the wire: one shape, the same over REST and both live protocols.
 
 ``row_payload`` renders the page selector's rows (``selectors.messages_page``, REST's GET, the
 live room's replay and gap fill); ``message_payload`` renders a stored ``SessionMessage`` (a
@@ -27,7 +27,7 @@ def _payload(message_id: str, sender: str, user_id: str, text: str, created_at: 
 
 
 def message_payload(message: SessionMessage, *, staff: bool = False) -> dict:
-    """``{id, from, user_id, text, created_at, hidden}``; ``from`` is the guide's display name.
+    """``{id, from, user_id, text, created_at, hidden}``; ``from`` is the sender's display name.
 
     A message hidden by a moderator keeps its place in the history but, for anyone but staff,
     carries no text: ``{"hidden": true, "text": ""}``."""

@@ -1,4 +1,4 @@
-"""WebSocket routes: the live session room (the guide's `encounters` namespace)."""
+"""WebSocket routes: the live session room, /ws/encounters/ (the socket.io namespace's name)."""
 
 from __future__ import annotations
 

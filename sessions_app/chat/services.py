@@ -23,7 +23,7 @@ MAX_MESSAGE_LENGTH = 2000
 
 
 def session_group(session_id) -> str:
-    """The live room of a session (the guide's room name)."""
+    """The live room of a session: its channel-layer group."""
     return f"session-{session_id}"
 
 

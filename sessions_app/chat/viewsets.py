@@ -29,8 +29,8 @@ from sessions_app.models import ReportReason, SessionMessage
 
 
 class MessageOut(serializers.Serializer):
-    """The guide's message shape (documentation only: payloads.row_payload / message_payload
-    render it)."""
+    """A message on the wire (documentation only: payloads.row_payload / message_payload render
+    it)."""
 
     id = serializers.UUIDField()
     user_id = serializers.UUIDField()

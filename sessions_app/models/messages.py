@@ -10,7 +10,7 @@ from django.utils import timezone
 
 
 class SessionMessage(models.Model):
-    """One chat message in a session (the guide's ``SessionMessage``).
+    """One chat message in a session.
 
     ``seq`` is the message's place in its session: 1, 2, 3, ... assigned under a lock on the
     session row (``sessions_app.chat.services.message_create``), so a session's messages become
@@ -21,8 +21,8 @@ class SessionMessage(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No index of its own: the unique (session, seq) index serves every lookup by session, and a
     # second, single-column one tempted the planner, with statistics older than a session's
-    # growth, into reading the whole session and sorting it (24 ms instead of 0.09 ms at 20,000
-    # messages; bench/messages.py checks this plan).
+    # growth, into reading the whole session and sorting it instead of one range scan
+    # (bench/messages.py checks this plan).
     # PROTECT: a session holding a conversation cannot be deleted (it is cancelled instead); the
     # retention purge is the only way messages leave.
     session = models.ForeignKey("k12.Booking", on_delete=models.PROTECT, related_name="messages", db_index=False)

@@ -86,7 +86,7 @@ class MediaInfo:
 
     @property
     def duration_seconds(self) -> int:
-        """Whole seconds, as the guide's ``duration_seconds`` (half up, at least 1 for any sound)."""
+        """Whole seconds, as the API's ``duration_seconds`` (half up, at least 1 for any sound)."""
         return max(1, math.floor(self.duration + 0.5)) if self.duration > 0 else 0
 
 

@@ -1,4 +1,4 @@
-"""How recordings look on the wire (shared/CONTRACT.md, "Recordings")."""
+"""How recordings look on the wire: the list, an upload's answer, a direct upload's steps."""
 
 from __future__ import annotations
 

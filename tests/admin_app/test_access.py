@@ -1,4 +1,4 @@
-"""The contract's role table for /api/admin/* and the desk at /admin/: admin only; every other
+"""The role table for /api/admin/* and the desk at /admin/: admin only; every other
 role 403, anonymous 401 (the desk: back to its login page)."""
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def end_url(allocation_id) -> str:
     return f"{URL}/{allocation_id}/end"
 
 
-def test_allocate_answers_the_guide_shape_and_stores_it(world, api):
+def test_allocate_answers_success_message_and_allocation_and_stores_it(world, api):
     response = api(world.admin).post(URL, body(world), format="json")
     assert response.status_code == 201, response.content
     data = response.json()

@@ -1,5 +1,5 @@
-"""GET /api/admin/students and /api/admin/tutors: the guide's shapes, search, the contract's
-pagination (array body, Link header), and a query count independent of the page size."""
+"""GET /api/admin/students and /api/admin/tutors: their shapes, search, the API's pagination
+(array body, Link header), and a query count independent of the page size."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ def test_each_figure_counts_what_it_says(world, api):
 
     assert stats["students"] == 3
     assert stats["parents"] == 3
-    assert stats["tutors"] == 3  # the guide counts the role, active or not
+    assert stats["tutors"] == 3  # the role is counted, active or not
     assert stats["upcomingSessions"] == 1  # not the cancelled one, not the past one
     assert stats["activeAllocations"] == 1
     assert stats["studentsWithoutTutor"] == 2  # the lonely child and the one whose allocation ended

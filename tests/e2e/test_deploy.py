@@ -75,7 +75,7 @@ def test_nginx_proxies_rest_and_websocket_upgrades(world, proxy):
 
     asyncio.run(scenario())
 
-    # the guide's socket.io client through the proxy: long-polling, then the upgrade
+    # a socket.io client with its defaults, through the proxy: long-polling, then the upgrade
     with SioClient(SimpleNamespace(http=base), token) as client:
         assert client.expect("open")["transport"] == "polling"
         assert client.expect("upgrade")["transport"] == "websocket"

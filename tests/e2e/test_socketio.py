@@ -1,4 +1,4 @@
-"""The guide's socket.io clients against real daphne processes: the npm socket.io-client
+"""socket.io clients against real daphne processes: the npm socket.io-client
 (tests/js/sio_client.js, driven over its stdin/stdout), both transports, two server processes
 sharing Redis, messages from REST and from /ws/encounters/."""
 
@@ -179,11 +179,11 @@ def test_join_with_after_gets_what_was_missed_first(world, daphnes):
         assert [m["text"] for m in client.messages()] == ["two", "three"]
 
 
-def test_a_refused_join_gets_the_guides_exception_and_nothing_of_the_room(world, daphnes):
+def test_a_refused_join_gets_an_exception_event_and_nothing_of_the_room(world, daphnes):
     sid = str(world.booking.id)
     with SioClient(daphnes[0], token(world.other_parent), transports=["websocket"]) as outsider:
         outsider.expect("connect")
-        outsider.send(emit="joinSession", data={"sessionId": sid})  # as the guide's client: no ack
+        outsider.send(emit="joinSession", data={"sessionId": sid})  # as a plain emit: no ack
         error = outsider.expect("exception")["data"]
         assert error["status"] == "error" and error["message"]
         outsider.send(emit="joinSession", data={"sessionId": "not-a-session"})

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A socket.io client the Python tests drive (tests/e2e/test_socketio.py): the real npm
-// socket.io-client, used the way the guide's frontend uses it.
+// socket.io-client, used the way a browser frontend uses it.
 //
 //   node sio_client.js '{"url": "http://127.0.0.1:8001", "token": "...", "transports": ["websocket"],
 //                        "headers": {"origin": "http://127.0.0.1"}}'
@@ -11,7 +11,7 @@
 // "transport"}, {"event": "connect", "transport"} (the namespace's),
 // {"event": "connect_error", "message"}, {"event": "disconnect", "reason"}, and every server
 // event as {"event": <name>, "data"}. Commands come one JSON line at a time on stdin:
-//   {"emit": "joinSession", "data": {...}}            the guide's way: no acknowledgement
+//   {"emit": "joinSession", "data": {...}}            a plain emit: no acknowledgement
 //   {"emit": "joinSession", "data": {...}, "ack": true}   prints {"event": "ack", "name", "data"}
 //   {"close": true}                                     disconnects and exits
 'use strict';

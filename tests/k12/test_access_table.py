@@ -1,5 +1,5 @@
-"""The contract's role table over every endpoint of the API: each role, anonymous included,
-against each route and method the URL map serves, expecting the contract's status.
+"""The role table (who may do what) over every endpoint of the API: each role, anonymous
+included, against each route and method the URL map serves, expecting the table's status.
 
 The table is checked against the URL map itself (``k12.urls.api_patterns``, the router's routes
 and the few plain views): a route or a method without an entry here fails

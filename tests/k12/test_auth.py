@@ -1,4 +1,4 @@
-"""Auth per the contract: token, rotated refresh with blacklist, logout, /api/me."""
+"""Auth: token, rotated refresh with blacklist, logout, /api/me."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The domain's refusals (k12.errors) and how each edge tells them: REST with the contract's
+"""The domain's refusals (k12.errors) and how each edge tells them: REST with the API's
 status codes and bodies, the live protocols with their error codes, the desk by form field, any
 other Django page with its status. The services themselves import nothing of DRF (the
 ``domain-without-drf`` contract in pyproject.toml, checked by tests/test_layers.py)."""

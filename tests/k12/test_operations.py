@@ -30,7 +30,7 @@ def snapshot():
 
 
 @pytest.mark.django_db
-def test_seed_demo_is_the_contract_set_and_idempotent():
+def test_seed_demo_is_the_demo_set_and_idempotent():
     call_command("seed_demo", stdout=open(os.devnull, "w"))
     first = snapshot()
     call_command("seed_demo", stdout=open(os.devnull, "w"))

@@ -43,7 +43,7 @@ def test_unknown_or_malformed_session_is_404(world, api, session_id):
     assert client.post(f"/api/sessions/{session_id}/messages", {"text": "x"}, format="json").status_code == 404
 
 
-def test_post_returns_the_guide_shape_and_get_lists_oldest_first(world, api):
+def test_post_returns_the_message_shape_and_get_lists_oldest_first(world, api):
     client = api(world.tutor)
     created = client.post(url(world.booking), {"text": "  Hello Sam  "}, format="json")
     assert created.status_code == 201

@@ -3,8 +3,8 @@ is quiet.
 
 With persistent connections and ``CONN_HEALTH_CHECKS``, Django asks the server ``SELECT 1`` at
 the start of every request that reuses a connection: a round trip and a statement on the server
-for each request (0.15 ms of the chat's ~2 ms). A connection the server ended (a restart,
-``pg_terminate_backend``, an idle timeout) has something to read on its socket: the server's
+for each request, a sizeable share of a chat request's own. A connection the server ended (a
+restart, ``pg_terminate_backend``, an idle timeout) has something to read on its socket: the server's
 last error message, or the end of the stream. So: an idle connection whose socket has nothing
 to read is taken as usable; anything else gets Django's own ``SELECT 1`` check, which closes it
 if the server is gone. (A network path that died silently fails either way only when the next

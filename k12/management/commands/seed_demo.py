@@ -1,4 +1,5 @@
-"""``manage.py seed_demo``: the contract's demo set, idempotent (run it twice, same data)."""
+"""``manage.py seed_demo``: the demo accounts and their world (README, "Demo accounts"),
+idempotent (run it twice, same data)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 /* The built-in web client: shared helpers (window.K12) and the "My sessions" page.
  *
  * Plain JavaScript, no build step, nothing from elsewhere. Every piece of data comes from the
- * public API (shared/CONTRACT.md) with the browser's Django session: same-origin fetch() sends
- * the session cookie, and writes carry the CSRF token in the X-CSRFToken header.
+ * public API (/api/, described at /api/docs/) with the browser's Django session: same-origin
+ * fetch() sends the session cookie, and writes carry the CSRF token in the X-CSRFToken header.
  * User text only ever reaches the page through textContent, so markup shows as text.
  */
 (function () {
