@@ -1110,7 +1110,14 @@ def main() -> int:
             )
             say(f"  {args.reps} runs per side and kind after {args.warmup} s of unmeasured load each; GETs first")
             targets = [
-                Target("peer", peer, peer_port, peer_path, peer_fx["tokens"]["parent"], BASE_ENV.get("PEER_DB_NAME", "nest_seed")),
+                Target(
+                    "peer",
+                    peer,
+                    peer_port,
+                    peer_path,
+                    peer_fx["tokens"]["parent"],
+                    BASE_ENV.get("PEER_DB_NAME", "nest_seed"),
+                ),
                 Target("ours", server, port, ours_path, fx["token"], args.db),
             ]
             res = compare(targets, args.reps, args.duration, args.warmup)

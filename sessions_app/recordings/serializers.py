@@ -6,12 +6,18 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from k12 import permissions
 from sessions_app.models import SessionRecording
+
+
+class RecordingCan(serializers.Serializer):
+    delete = serializers.BooleanField(help_text="DELETE /api/recordings/{id} will succeed for this user.")
 
 
 class RecordingSerializer(serializers.ModelSerializer):
     """``{id, session_id, uploaded_by, file_url, file_size_bytes, duration_seconds, content_type,
-    status, created_at}`` plus ``filename`` (the client's name, sanitised, for display)."""
+    status, created_at}`` plus ``filename`` (the client's name, sanitised, for display) and
+    ``can`` (what the viewer, the context's ``viewer``, may do with it: the access rule's answer)."""
 
     session_id = serializers.UUIDField(read_only=True)
     uploaded_by = serializers.UUIDField(source="uploaded_by_id", read_only=True)
@@ -21,6 +27,7 @@ class RecordingSerializer(serializers.ModelSerializer):
     poster_url = serializers.SerializerMethodField(
         help_text="Signed URL of a JPEG frame of the video, like file_url; null for audio and until ready."
     )
+    can = serializers.SerializerMethodField()
 
     class Meta:
         model = SessionRecording
@@ -36,6 +43,7 @@ class RecordingSerializer(serializers.ModelSerializer):
             "content_type",
             "status",
             "created_at",
+            "can",
         ]
         read_only_fields = fields
 
@@ -51,6 +59,10 @@ class RecordingSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_poster_url(self, recording: SessionRecording) -> str | None:
         return self._link(recording, "poster_url")
+
+    @extend_schema_field(RecordingCan)
+    def get_can(self, recording: SessionRecording) -> dict:
+        return {"delete": permissions.can_delete_recording(self.context["viewer"], recording)}
 
 
 class RecordingUploadIn(serializers.Serializer):

@@ -99,7 +99,9 @@ class SessionRecordingViewSet(SessionScopedMixin, ApiViewSet):
     def list(self, request: Request, session_id: str) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         links = playback_links(recordings=page, viewer=request.user, request=request)
-        return self.get_paginated_response(RecordingSerializer(page, many=True, context={"links": links}).data)
+        return self.get_paginated_response(
+            RecordingSerializer(page, many=True, context={"links": links, "viewer": request.user}).data
+        )
 
     def create(self, request: Request, session_id: str) -> Response:
         recording_upload_admit(
@@ -117,7 +119,9 @@ class SessionRecordingViewSet(SessionScopedMixin, ApiViewSet):
         finally:
             upload.file.close()  # removes the temporary file unless storage moved it into place
         links = playback_links(recordings=[recording], viewer=request.user, request=request)
-        return Response(RecordingSerializer(recording, context={"links": links}).data, status=201)
+        return Response(
+            RecordingSerializer(recording, context={"links": links, "viewer": request.user}).data, status=201
+        )
 
 
 @extend_schema_view(
@@ -171,7 +175,9 @@ class RecordingUploadViewSet(SessionScopedMixin, ApiViewSet):
             "expires_at": upload.expires_at,
             "recording": upload.recording,
         }
-        return Response(UploadStartOut(out, context={"links": {}}).data, status=status.HTTP_201_CREATED)
+        return Response(
+            UploadStartOut(out, context={"links": {}, "viewer": request.user}).data, status=status.HTTP_201_CREATED
+        )
 
     def destroy(self, request: Request, session_id: str, upload_id: str) -> Response:
         recording_upload_abort(recording=self.get_object(), aborted_by=request.user)
@@ -205,7 +211,7 @@ class RecordingUploadViewSet(SessionScopedMixin, ApiViewSet):
         )
         links = playback_links(recordings=[recording], viewer=request.user, request=request)
         return Response(
-            RecordingSerializer(recording, context={"links": links}).data,
+            RecordingSerializer(recording, context={"links": links, "viewer": request.user}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 

@@ -63,3 +63,25 @@ def test_each_flag_is_what_the_request_does(world, api, local_storage, samples, 
     upload = SimpleUploadedFile("lesson.mp4", samples.mp4, content_type="video/mp4")
     status = _attempt(client, booking, flag, upload)
     assert (200 <= status < 300) == offered, (status, offered)
+
+
+# A recording in the list carries ``can.delete``: whether DELETE /api/recordings/{id} by the
+# same user succeeds (its uploader or staff), for every role that sees the list.
+UPLOADERS = ["tutor", "admin"]
+DELETE_CASES = [(role, uploader) for role in ROLES if role != "anonymous" for uploader in UPLOADERS]
+
+
+@pytest.mark.parametrize(("role", "uploader"), DELETE_CASES, ids=["-".join(c) for c in DELETE_CASES])
+def test_a_recordings_delete_flag_is_what_delete_does(world, api, local_storage, role, uploader):
+    from tests.sessions_app.test_recordings import stored_row
+
+    recording = stored_row(world, uploaded_by=world.user(uploader))
+    client = api(world.user(role))
+    listed = client.get(f"/api/sessions/{world.booking.id}/recordings")
+    if listed.status_code == 403:  # not theirs: nothing is offered, and nothing would work
+        offered = False
+    else:
+        (row,) = [r for r in listed.json() if r["id"] == str(recording.id)]
+        offered = row["can"]["delete"]
+    status = client.delete(f"/api/recordings/{recording.id}").status_code
+    assert (200 <= status < 300) == offered, (status, offered)

@@ -124,7 +124,9 @@ def test_upload_is_measured_stored_under_a_generated_key_and_listed(world, api, 
         "content_type",
         "status",
         "created_at",
+        "can",
     }
+    assert body["can"] == {"delete": True}  # its uploader
     assert body["session_id"] == str(world.booking.id)
     assert body["uploaded_by"] == str(world.tutor.id)
     assert body["filename"] == "Week 3 – fractions.mp4"

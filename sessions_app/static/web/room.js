@@ -655,8 +655,7 @@
     } else {
       li.append(K.el("p", { className: "muted" }, `Not playable yet (${recording.status}).`));
     }
-    const mayDelete = state.me && (state.me.role === "admin" || recording.uploaded_by === state.me.id);
-    if (mayDelete) {
+    if (recording.can && recording.can.delete) {
       const button = K.el("button", { type: "button", className: "secondary danger" }, "Delete");
       button.setAttribute("aria-label", `Delete ${name}`);
       button.addEventListener("click", () => deleteRecording(recording, li, button));
