@@ -1,7 +1,8 @@
 """One access rule: no module (view, viewset, consumer, gateway, service, task, admin class or
 page) decides access by reading ``role``, ``is_staff``, ``is_superuser`` or
-``recording_consent`` itself; they ask ``k12.permissions``. This test reads the code (its syntax tree): such an attribute used in a
-decision (a comparison, a boolean test, an ``if``) outside k12/permissions.py fails it."""
+``recording_consent`` itself; they ask ``k12.permissions``. This test reads the code (its
+syntax tree): such an attribute used in a decision (a comparison, a boolean test, an ``if``)
+outside k12/permissions.py fails it."""
 
 from __future__ import annotations
 
