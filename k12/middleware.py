@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 
 from k12.api import HTTP_STATUS
 from k12.errors import DomainError, Forbidden, NotFound
@@ -98,3 +100,18 @@ class DomainErrorMiddleware:
         if isinstance(exc, Forbidden):
             raise PermissionDenied(exc.message) from exc
         return HttpResponse(exc.message, status=HTTP_STATUS[exc.code], content_type="text/plain; charset=utf-8")
+
+
+# A JSON answer is data: nothing in it may load or frame anything, whatever the pages allow.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware for pages (the configured policy, with the response's nonce); a
+    JSON answer gets ``API_CSP``, a constant, instead of a policy built for every response."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if response.get("Content-Type", "").startswith("application/json"):
+            response.headers.setdefault("Content-Security-Policy", API_CSP)
+            return response
+        return super().process_response(request, response)

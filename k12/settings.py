@@ -122,7 +122,7 @@ MIDDLEWARE = [
     # outermost: errors under /api/ become DRF-shaped JSON whoever produced them (k12/middleware.py)
     "k12.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "k12.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -34,12 +34,17 @@ def policy(url: str) -> dict[str, list[str]]:
     return {part.split()[0]: part.split()[1:] for part in header.split(";") if part.strip()}
 
 
-@pytest.mark.parametrize("path", ["/", "/login/", "/admin/login/", "/api/docs/", "/api/me"])
+@pytest.mark.parametrize("path", ["/", "/login/", "/admin/login/", "/api/docs/"])
 def test_every_page_carries_the_strict_policy(daphnes, path):
     directives = policy(daphnes[0].http + path)
     assert directives["script-src"] == ["'self'"]  # no inline script, no eval, nothing foreign
     assert directives["object-src"] == ["'none'"] and directives["frame-ancestors"] == ["'none'"]
     assert "'unsafe-inline'" not in directives["style-src"]
+
+
+def test_a_json_answer_allows_nothing(daphnes):
+    # data, never a document: nothing in it loads, nothing frames it
+    assert policy(daphnes[0].http + "/api/me") == {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}
 
 
 def test_web_client_admin_and_swagger_run_without_a_violation(staff_and_parent, daphnes, chromium):
