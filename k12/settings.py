@@ -327,7 +327,8 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "k12"),
             # The cache counts rate limits, which fail open when Redis is away: fail fast too
-            # (redis-py 8 would retry 10 times with backoff, holding the request ~20 s).
+            # (redis-py 8 would retry 10 times with backoff, holding the request ~20 s). Plain
+            # redis-py connection arguments: k12/throttling.py makes its client from them too.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1, "retry": Retry(NoBackoff(), 0)},
         }
     }

@@ -3,12 +3,12 @@ them). 429 with ``Retry-After``.
 
 DRF's ``SimpleRateThrottle`` reads a request history, decides, then writes it back: two
 concurrent requests both read the old history and both pass, so a burst of parallel requests
-gets through a limit it should not. These throttles count with one atomic ``cache.incr`` per
-request in a fixed window, so a limit of N lets exactly N requests through per window however
+gets through a limit it should not. These throttles count with one atomic increment per
+request in a fixed window (one Redis round trip), so a limit of N lets exactly N requests through per window however
 many arrive at once.
 
 Rates come from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (environment variables, see
-README.md), read at request time.
+README.md), in DRF's format, read at request time.
 """
 
 from __future__ import annotations
@@ -16,24 +16,39 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import time
+import weakref
 
-from django.core.cache import cache, caches
+import redis
+from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
-from rest_framework.throttling import BaseThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import UntypedToken
 
 logger = logging.getLogger(__name__)
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+class _ScopeRate(SimpleRateThrottle):
+    """DRF's rate parsing for a scope, with the rate read when asked: ``SimpleRateThrottle``
+    keeps the rates it saw at import, and tests and deployments change the settings."""
+
+    def __init__(self, scope: str):
+        self.scope = scope
+        super().__init__()
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope) or None
 
 
-def parse_rate(rate: str) -> tuple[int, int]:
-    """'10/min' → (10, 60)."""
-    count, period = rate.split("/")
-    return int(count), _UNITS[period.strip()[0].lower()]
+def configured_rate(scope: str) -> tuple[int, int] | None:
+    """``(requests, seconds)`` of the scope's rate in ``DEFAULT_THROTTLE_RATES`` ('10/min' →
+    (10, 60)); None when the scope has no rate (not limited)."""
+    rate = _ScopeRate(scope)
+    return None if rate.rate is None else (rate.num_requests, rate.duration)
 
 
 class AtomicRateThrottle(BaseThrottle):
@@ -50,13 +65,13 @@ class AtomicRateThrottle(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request, view) -> bool:
-        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-        if not rate:
+        rate = configured_rate(self.scope)
+        if rate is None:
             return True
         key = self.get_key(request, view)
         if key is None:
             return True
-        limit, period = parse_rate(rate)
+        limit, period = rate
         now = time.time()
         window = int(now // period)
         # hashed: keys carry user input (an email) and must be safe for any cache backend
@@ -93,9 +108,10 @@ _INCR_SCRIPT = (
 def _count(key: str, timeout: int) -> int:
     """Add one to the window's counter and return it: on Redis one script call, elsewhere
     (the in-memory cache of ``make run``) add + incr."""
-    script = _incr_script()
-    if script is not None:
-        return int(script(keys=[cache.make_and_validate_key(key)], args=[timeout]))
+    cache = caches[DEFAULT_CACHE_ALIAS]
+    scripts = _redis_scripts(cache)
+    if scripts is not None:
+        return int(scripts.incr(keys=[cache.make_and_validate_key(key)], args=[timeout]))
     cache.add(key, 0, timeout=timeout)
     try:
         return cache.incr(key)
@@ -107,9 +123,10 @@ def _count(key: str, timeout: int) -> int:
 def _uncount(key: str) -> None:
     """Take one off the window's counter, if the window still exists (a DECR of an expired key
     would make a new one that never expires)."""
-    script = _redis_script("_k12_decr_script", _DECR_SCRIPT)
-    if script is not None:
-        script(keys=[cache.make_and_validate_key(key)])
+    cache = caches[DEFAULT_CACHE_ALIAS]
+    scripts = _redis_scripts(cache)
+    if scripts is not None:
+        scripts.decr(keys=[cache.make_and_validate_key(key)])
         return
     try:
         cache.decr(key)
@@ -120,21 +137,33 @@ def _uncount(key: str) -> None:
 _DECR_SCRIPT = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0"
 
 
-def _incr_script():
-    return _redis_script("_k12_incr_script", _INCR_SCRIPT)
+class _Scripts:
+    """The two counter scripts, registered on a client of the cache's own Redis."""
+
+    def __init__(self, client: redis.Redis):
+        self.incr = client.register_script(_INCR_SCRIPT)
+        self.decr = client.register_script(_DECR_SCRIPT)
 
 
-def _redis_script(attribute: str, source: str):
-    """A script on the cache's Redis, made once per cache object (Django's RedisCache builds a
-    new client, 338 response callbacks and all, on every call); None for other caches."""
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
+_scripts: weakref.WeakKeyDictionary[RedisCache, _Scripts] = weakref.WeakKeyDictionary()
+
+
+def _redis_scripts(cache) -> _Scripts | None:
+    """The counter scripts for a Redis cache (None for other caches), made once per cache object.
+
+    Django's cache API has no atomic increment-with-expiry and no public handle on its Redis
+    client, so the scripts run on a client of their own, made from the cache's own ``LOCATION``
+    and ``OPTIONS`` (redis-py connection arguments, the same timeouts): one round trip a count,
+    under the cache's key prefix (``make_and_validate_key``)."""
+    if not isinstance(cache, RedisCache):
         return None
-    script = getattr(backend, attribute, None)
-    if script is None:
-        script = backend._cache.get_client(write=True).register_script(source)
-        setattr(backend, attribute, script)
-    return script
+    scripts = _scripts.get(cache)
+    if scripts is None:
+        config = settings.CACHES[DEFAULT_CACHE_ALIAS]
+        location = config["LOCATION"]
+        url = location[0] if isinstance(location, list | tuple) else re.split("[;,]", location)[0]  # as RedisCache
+        scripts = _scripts[cache] = _Scripts(redis.Redis.from_url(url, **config.get("OPTIONS", {})))
+    return scripts
 
 
 class IPThrottle(AtomicRateThrottle):

@@ -28,7 +28,7 @@ from k12 import permissions
 from k12.audit import audit_record
 from k12.errors import Conflict, Forbidden, RateLimited, field_error
 from k12.models import AuditAction, Booking, User
-from k12.throttling import parse_rate
+from k12.throttling import configured_rate
 from sessions_app.models import RecordingStatus, SessionRecording
 from sessions_app.recordings.probe import MediaInfo, NotMedia, declared_type, media_probe
 from sessions_app.recordings.storage import (
@@ -76,10 +76,10 @@ def _require_upload_quota(user: User) -> None:
     (an unknown session, a junk file, no consent) spend none of it, and the limit protects
     storage. Uploads in flight together may each pass before any is stored: the proxy bounds
     them per user."""
-    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get("recording_upload")  # the API's rates, one table
-    if not rate:
+    rate = configured_rate("recording_upload")  # the API's rates, one table
+    if rate is None:
         return
-    limit, period = parse_rate(rate)
+    limit, period = rate
     now = timezone.now()
     recent = SessionRecording.objects.filter(uploaded_by=user, created_at__gt=now - timedelta(seconds=period))
     if recent.count() < limit:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 import uuid
+from unittest import mock
 
 import pytest
+import redis
 from django.db import connection
+from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
+from k12.throttling import configured_rate
 from tests.conftest import PASSWORD, client_for
 
 
@@ -166,3 +170,49 @@ def test_a_dead_cache_fails_open(world, settings, caplog):
         for _ in range(2):
             assert client_for(world.parent).post(url, {"text": "still stored"}, format="json").status_code == 201
     assert "cache unavailable" in caplog.text
+
+
+@pytest.fixture
+def redis_commands():
+    """The Redis commands this process sends meanwhile, by name (each a round trip)."""
+    sent = []
+    real = AbstractConnection.send_packed_command
+
+    def spy(self, command, check_health=True):
+        packed = command if isinstance(command, bytes) else b"".join(command)
+        sent.append(packed.split(b"\r\n")[2].decode())  # *N, $len, NAME
+        return real(self, command, check_health)
+
+    with mock.patch.object(AbstractConnection, "send_packed_command", spy):
+        yield sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_post_costs_one_redis_round_trip_for_its_limit(world, limits, redis_commands):
+    limits(message_post="100/min")
+    url = f"/api/sessions/{world.booking.id}/messages"
+    parent = client_for(world.parent)
+    assert parent.post(url, {"text": "first: loads the scripts"}, format="json").status_code == 201
+    redis_commands.clear()
+    assert parent.post(url, {"text": "second"}, format="json").status_code == 201
+    # the limit's count (one script call), the broadcast, who is in the room (missed-message digests)
+    assert redis_commands == ["EVALSHA", "PUBLISH", "ZRANGEBYSCORE"]
+
+
+def test_the_counts_live_in_the_caches_redis_under_its_key_prefix(world, limits, settings):
+    limits(message_post="100/min")
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    url = f"/api/sessions/{world.booking.id}/messages"
+    assert client_for(world.parent).post(url, {"text": "counted"}, format="json").status_code == 201
+    server = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    keys = server.keys(f"{prefix}:*throttle:message_post:*")
+    assert len(keys) == 1 and server.get(keys[0]) == b"1"
+    assert 0 < server.ttl(keys[0]) <= 61
+
+
+def test_rates_are_read_the_way_drf_reads_them(limits):
+    limits(message_post="7/min", recording_upload="3/hour", login_ip="2/s")
+    assert configured_rate("message_post") == (7, 60)
+    assert configured_rate("recording_upload") == (3, 3600)
+    assert configured_rate("login_ip") == (2, 1)
+    assert configured_rate("no_such_scope") is None
