@@ -240,7 +240,7 @@ def start_servers(env: dict, logdir: Path) -> tuple[list[Daphne], subprocess.Pop
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{http_port}", "k12.wsgi:application"],
         cwd=ROOT,
-        env={**env, "DB_CONN_MAX_AGE": "60"},
+        env={**env, "DB_POOL_MAX": "1"},  # sync workers: one pooled connection each
         stdout=open(logdir / "gunicorn.log", "ab"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
     )

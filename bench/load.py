@@ -53,7 +53,7 @@ class Node:
         self.gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{self.http_port}", "k12.wsgi:application"],
             cwd=ROOT,
-            env={**self.env, "DB_CONN_MAX_AGE": "60"},
+            env={**self.env, "DB_POOL_MAX": "1"},  # sync workers: one pooled connection each
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

@@ -11,8 +11,8 @@ What it does, in order:
    ``seq`` 1..N, ``last_message_seq = N``, three senders in turn, the peer fixture's phrases as
    texts. Plus a fourth session of 100 messages, used only by the wrk comparison.
 2. Starts the app the production way for REST: gunicorn, sync workers, ``k12.wsgi``, DEBUG off with
-   an explicit secret and hosts, ``DB_CONN_MAX_AGE=60``, the Redis channel layer (every POST's
-   broadcast goes through it), on a free loopback port.
+   an explicit secret and hosts, a pooled connection per worker (``DB_POOL_MAX=1``), the Redis
+   channel layer (every POST's broadcast goes through it), on a free loopback port.
 3. Over real HTTP (one sequential client, a new connection per request as gunicorn's sync worker
    closes it), interleaving sizes and kinds: the newest page (limit 100), a middle page by cursor
    (``before=<id of message N/2>``), a POST. Median and p99 per size, the 1,000,000/100 ratio.
@@ -326,7 +326,7 @@ def app_env(args) -> dict:
         REDIS_URL=args.redis,
         CHANNEL_LAYER_PREFIX="k12bench",
         CACHE_KEY_PREFIX="k12bench",
-        DB_CONN_MAX_AGE="60",
+        DB_POOL_MAX="1",  # a worker's one thread: one pooled connection, kept between requests
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="bench-" + "k" * 50,
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
@@ -1014,7 +1014,7 @@ def main() -> int:
         say()
         say(
             f"## Our app: gunicorn {args.workers} {args.worker_class} workers on k12.wsgi, DEBUG off, "
-            "DB_CONN_MAX_AGE=60, "
+            "pooled connections (DB_POOL_MAX=1), "
             "Redis channel layer"
         )
         server, port = start_gunicorn(args, args.workers, logdir)

@@ -63,13 +63,13 @@ def scenario(label: str, env: dict, ids: dict, probes: int, timeout: float, medi
             conf = subprocess.run(
                 ["git", "show", f"{BEFORE}:docker/nginx.conf"], cwd=ROOT, capture_output=True, text=True, check=True
             ).stdout
-            rest = Gunicorn(dict(env, DB_CONN_MAX_AGE="60"), ["-w", "3", "--timeout", "600"]).start()
+            rest = Gunicorn(dict(env, DB_POOL_MAX="1"), ["-w", "3", "--timeout", "600"]).start()
             servers.append(rest)
             uploads_port = None
         else:
             conf = None
-            rest = Gunicorn(dict(env, DB_CONN_MAX_AGE="60"), ["-w", "3", "--timeout", "60"]).start()
-            uploads = Gunicorn(dict(env, DB_CONN_MAX_AGE="0"), ["-k", "gthread", "-w", "2", "--threads", "8"]).start()
+            rest = Gunicorn(dict(env, DB_POOL_MAX="1"), ["-w", "3", "--timeout", "60"]).start()
+            uploads = Gunicorn(dict(env, DB_POOL_MAX="8"), ["-k", "gthread", "-w", "2", "--threads", "8"]).start()
             servers += [rest, uploads]
             uploads_port = uploads.port
         listen = free_port()

@@ -155,23 +155,36 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------------
-# DATABASE_URL=postgres://user:pass@host:5432/name selects PostgreSQL through psycopg 3.
-# DB_CONN_MAX_AGE: 0 (the default) closes the connection after each request, which is what an
-# ASGI server (daphne) needs: its thread pool would otherwise keep one connection per thread
-# forever. The WSGI server (gunicorn, one thread per worker) may set it to 60.
+# DATABASE_URL=postgres://user:pass@host:5432/name selects PostgreSQL through psycopg 3, with
+# Django's connection pool (psycopg_pool), one per process. A request, or a unit of the live
+# room's database work under daphne, borrows a connection and gives it back at its end, so no
+# one pays a connect and no thread keeps a connection to itself. DB_POOL_MAX bounds the pool: the
+# threads of a process that use the database at once (gunicorn's --threads, daphne's
+# ASGI_THREADS; a sync worker uses one), DB_POOL_MIN stay open while idle, and a thread that finds
+# none free waits DB_POOL_TIMEOUT seconds before its request fails. The pool checks a connection
+# before lending it (CONN_HEALTH_CHECKS), so one the server ended (a restart, an idle timeout) is
+# replaced, never handed to a request. The pool keeps the connections, so Django must not
+# (CONN_MAX_AGE 0). DB_POOL_MAX=0 turns the pool off; then DB_CONN_MAX_AGE > 0 keeps a connection
+# per thread that long.
+DB_POOL_MIN = env_int("DB_POOL_MIN", 1)
+DB_POOL_MAX = env_int("DB_POOL_MAX", 8)
+DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 5)
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 0)
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL,
-            conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
-            conn_health_checks=True,
-        )
-    }
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend with a health check that needs no round trip while the connection is
-        # quiet (k12/db/postgresql/base.py)
-        DATABASES["default"]["ENGINE"] = "k12.db.postgresql"
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX > 0:
+        if DB_CONN_MAX_AGE != 0:
+            raise ImproperlyConfigured(
+                "DB_CONN_MAX_AGE must be 0 with the connection pool (DB_POOL_MAX > 0): the pool keeps the connections"
+            )
+        if not 0 <= DB_POOL_MIN <= DB_POOL_MAX:
+            raise ImproperlyConfigured("DB_POOL_MIN must be between 0 and DB_POOL_MAX")
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": DB_POOL_MIN,
+            "max_size": DB_POOL_MAX,
+            "timeout": DB_POOL_TIMEOUT,
+        }
 else:
     DATABASES = {
         "default": {

@@ -226,6 +226,7 @@ def worker_env(database_url: str, redis_url: str, queue: str, smtp: FakeSMTP, **
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(smtp.port),
         LOG_LEVEL="INFO",
+        DB_POOL_MAX="0",  # as compose.yaml's workers: prefork children close a pool after each task
         **extra,
     )
 

@@ -33,9 +33,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live"), pytest.mark.djan
 def gunicorn(daphnes, tmp_path):
     """The REST process (sync workers, as docker/Dockerfile) and the upload pool (threads, as
     compose.yaml's `uploads`), both serving this project."""
-    env = dict(daphnes[0].env, DB_CONN_MAX_AGE="60", MEDIA_ROOT=str(tmp_path / "media"))
-    rest = Gunicorn(env, ["-w", "2", "--timeout", "60"]).start()
-    uploads = Gunicorn(dict(env, DB_CONN_MAX_AGE="0"), ["-k", "gthread", "-w", "1", "--threads", "8"]).start()
+    env = dict(daphnes[0].env, MEDIA_ROOT=str(tmp_path / "media"))
+    rest = Gunicorn(dict(env, DB_POOL_MAX="1"), ["-w", "2", "--timeout", "60"]).start()
+    uploads = Gunicorn(dict(env, DB_POOL_MAX="8"), ["-k", "gthread", "-w", "1", "--threads", "8"]).start()
     yield SimpleNamespace(port=rest.port, uploads=uploads.port)
     rest.stop()
     uploads.stop()
@@ -132,7 +132,10 @@ def test_compose_file_describes_the_production_layout():
         assert env["DJANGO_DEBUG"] == "0" and env["REDIS_URL"].startswith("redis://redis")
         assert env["DATABASE_URL"].startswith("postgres://") and env["AWS_STORAGE_BUCKET_NAME"]
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    assert services["ws"]["environment"]["DB_CONN_MAX_AGE"] == "0"
+    # a pooled connection per thread that uses the database (DB_CONN_MAX_AGE unset: the pool keeps them)
+    assert services["api"]["environment"]["DB_POOL_MAX"] == "1"  # sync workers
+    assert services["ws"]["environment"]["DB_POOL_MAX"] == services["ws"]["environment"]["ASGI_THREADS"]
+    assert not any("DB_CONN_MAX_AGE" in service.get("environment", {}) for service in services.values())
     # background work: workers and one beat, on the same image and settings (Redis as the broker)
     assert services["worker"]["command"][:4] == ["celery", "-A", "k12", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "k12", "beat"]
