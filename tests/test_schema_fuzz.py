@@ -71,7 +71,7 @@ def test_api_conforms_to_its_schema(case, role, world, upload_quota_spent):
     if user is not None:
         headers["Authorization"] = f"Bearer {AccessToken.for_user(user)}"
     # Every default check (no 5xx, status documented, body and headers match the schema, ...)
-    # except "schema-valid data is accepted": the schema says `text` is a string of 1..2000
+    # except "schema-valid data is accepted": the schema says `text` is a string of 1..MAX_MESSAGE_LENGTH
     # characters, and a string of spaces is one, but the service trims before counting
     # (400 for it is right). JSON Schema cannot say "after trimming".
     case.call_and_validate(headers=headers, excluded_checks=[schemathesis.checks.positive_data_acceptance])

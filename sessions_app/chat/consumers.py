@@ -32,6 +32,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
+from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
 
 from k12 import permissions
@@ -41,7 +42,7 @@ from k12.models import User
 from k12.notifications import user_group
 from sessions_app.chat import services
 from sessions_app.chat.hub import LAYER_TIMEOUT_SECONDS, RETRY_SECONDS
-from sessions_app.chat.live import LiveMember, live_error, setting
+from sessions_app.chat.live import LiveMember, live_error
 from sessions_app.chat.payloads import message_payload
 from sessions_app.chat.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
 
@@ -162,7 +163,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
         self.user_group_task: asyncio.Task | None = None
         self.live_start(self.channel_layer, self.channel_name)
         self.holds_place = False  # one of the user's WS_MAX_SOCKETS_PER_USER places
-        self.bucket = TokenBucket(setting("WS_RATE_PER_SECOND", 10.0), setting("WS_RATE_BURST", 20.0))
+        self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
         self.rate_strikes = 0
         self.last_typing: dict[str, float] = {}
         self.deadline_task: asyncio.Task | None = None
@@ -186,7 +187,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if not self.bucket.take():
             self.rate_strikes += 1
-            if self.rate_strikes > setting("WS_FLOOD_STRIKES", 50):
+            if self.rate_strikes > settings.WS_FLOOD_STRIKES:
                 await self.close(code=CLOSE_FLOODING)
                 return
             await self._error("rate_limited", "Too many frames; slow down.")
@@ -303,7 +304,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             await self._error("invalid", "Join the session before typing in it.", sessionId=session_id)
             return
         now = time.monotonic()
-        if now - self.last_typing.get(session_id, 0.0) < setting("WS_TYPING_INTERVAL_SECONDS", 2.0):
+        if now - self.last_typing.get(session_id, 0.0) < settings.WS_TYPING_INTERVAL_SECONDS:
             return  # throttled: at most one typing event per interval reaches the room
         self.last_typing[session_id] = now
         frame_out = json.dumps(
@@ -396,7 +397,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             await socket_release(self.user.id, self.channel_name)
 
     async def _auth_deadline(self):
-        await asyncio.sleep(setting("WS_AUTH_TIMEOUT_SECONDS", 10))
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
         if self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 

@@ -188,9 +188,9 @@ def _compile(extra: tuple[str, ...], allow: tuple[str, ...], region: str) -> _Co
 
 def _config() -> _Compiled:
     return _compile(
-        tuple(getattr(settings, "CONTACT_DETAILS_EXTRA_PATTERNS", ())),
-        tuple(getattr(settings, "CONTACT_DETAILS_ALLOW", ())),
-        getattr(settings, "CONTACT_DETAILS_PHONE_REGION", "US"),
+        tuple(settings.CONTACT_DETAILS_EXTRA_PATTERNS),
+        tuple(settings.CONTACT_DETAILS_ALLOW),
+        settings.CONTACT_DETAILS_PHONE_REGION,
     )
 
 

@@ -45,7 +45,7 @@ from k12.models import User
 from k12.notifications import user_group
 from sessions_app.chat.consumers import TokenBucket, _user_from_token
 from sessions_app.chat.hub import listen
-from sessions_app.chat.live import LiveMember, live_error, setting
+from sessions_app.chat.live import LiveMember, live_error
 from sessions_app.chat.socket_cap import socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class GatewayMember(LiveMember):
         self.eio_sid = namespace.server.manager.eio_sid_from_sid(sid, NAMESPACE)
         self.layer = get_channel_layer()
         self.live_start(self.layer, sid)
-        self.bucket = TokenBucket(setting("WS_RATE_PER_SECOND", 10.0), setting("WS_RATE_BURST", 20.0))
+        self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
         self.rate_strikes = 0
         self.channel: str | None = None
         self.user_task: asyncio.Task | None = None
@@ -231,7 +231,7 @@ class Encounters(socketio.AsyncNamespace):
         if member is None:
             return None
         if member.over_rate():
-            if member.rate_strikes > setting("WS_FLOOD_STRIKES", 50):
+            if member.rate_strikes > settings.WS_FLOOD_STRIKES:
                 await self.disconnect(member.sid)
             else:
                 await member.error("Too many events; slow down.")

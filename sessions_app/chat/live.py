@@ -52,10 +52,6 @@ def live_error(exc: DomainError) -> tuple[str, str, dict[str, list[str]] | None]
     return (exc.code if exc.code in LIVE_CODES else Invalid.code), exc.message, None
 
 
-def setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def join_read(user: User, session_id: str, after) -> tuple[list[dict], int, bool]:
     """(missed as ``{seq, payload}``, delivered-up-to seq, has_more), in one query. The seq is the
     newest *committed* message's when the history was read: everything up to it is either in
@@ -296,7 +292,7 @@ class LiveMember:
     # --- access over time ---------------------------------------------------------------------
 
     async def _recheck_loop(self) -> None:
-        interval = setting("WS_ACCESS_RECHECK_SECONDS", 60)
+        interval = settings.WS_ACCESS_RECHECK_SECONDS
         # The first re-check comes at a random point of the interval, so that sockets which
         # connected together (everyone reconnecting after a restart) do not re-check together
         # ever after.

@@ -22,6 +22,8 @@ from sessions_app.models import MessageReport, ReportReason, ReportStatus, Sessi
 
 logger = logging.getLogger(__name__)
 
+# The longest report description, in characters: the API schema and the web client's report
+# dialog read it from here.
 MAX_DESCRIPTION = 2000
 
 

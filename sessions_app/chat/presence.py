@@ -42,7 +42,7 @@ __all__ = ["aleft", "ajoined", "joined", "left", "users_present"]
 
 
 def _ttl() -> float:
-    return float(getattr(settings, "PRESENCE_TTL_SECONDS", 60))
+    return float(settings.PRESENCE_TTL_SECONDS)
 
 
 class _LocalRooms:
@@ -133,13 +133,13 @@ _state_lock = threading.Lock()
 
 def _redis() -> _RedisRooms | None:
     """The process's Redis rooms (None without Redis), and its refresher thread."""
-    url = getattr(settings, "REDIS_URL", "")
+    url = settings.REDIS_URL
     if not url:
         return None
     with _state_lock:
         if _state["pid"] != os.getpid():  # a forked process starts its own client and thread
             _state["pid"] = os.getpid()
-            _state["redis"] = _RedisRooms(url, getattr(settings, "CHANNEL_LAYER_PREFIX", "k12"))
+            _state["redis"] = _RedisRooms(url, settings.CHANNEL_LAYER_PREFIX)
             thread = threading.Thread(target=_refresh_forever, name="presence-refresh", daemon=True)
             _state["refresher"] = thread
             thread.start()
@@ -210,7 +210,7 @@ def _aredis() -> _AsyncRedisRooms | None:
     loop = asyncio.get_running_loop()
     arooms = _per_loop.get(loop)
     if arooms is None:
-        arooms = _per_loop[loop] = _AsyncRedisRooms(getattr(settings, "REDIS_URL", ""), rooms.prefix)
+        arooms = _per_loop[loop] = _AsyncRedisRooms(settings.REDIS_URL, rooms.prefix)
     return arooms
 
 

@@ -19,6 +19,8 @@ from sessions_app.models import ReadCursor, SessionMessage
 
 logger = logging.getLogger(__name__)
 
+# The longest message, in characters after trimming: the one place the limit is stated (the API
+# schema, the web client's composer and both live protocols read it from here).
 MAX_MESSAGE_LENGTH = 2000
 
 
@@ -28,7 +30,8 @@ def session_group(session_id) -> str:
 
 
 def validate_message_text(text) -> str:
-    """A string of 1..2000 characters after trimming, storable as text (no NUL, valid Unicode)."""
+    """A string of 1..MAX_MESSAGE_LENGTH characters after trimming, storable as text (no NUL,
+    valid Unicode)."""
     if text is None:
         raise field_error("text", "This field is required.")
     if not isinstance(text, str):
@@ -92,7 +95,7 @@ def message_create(*, booking: Booking, sender: User, text, client_id=None) -> t
     """Store a chat message and schedule its broadcast.
 
     - Access is checked again here (DRF does not check object permissions on create).
-    - ``text``: a string, 1..2000 characters after trimming; stored trimmed.
+    - ``text``: a string, 1..MAX_MESSAGE_LENGTH characters after trimming; stored trimmed.
     - ``client_id``: a retry with the same id from the same sender returns the first message and
       ``created=False``; nothing new is stored or broadcast, also under concurrent retries.
     - The broadcast runs on commit, once per created message; if it fails the message stays

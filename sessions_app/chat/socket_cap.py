@@ -67,11 +67,11 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. (tonumber(t[1]) * 1000 + math.floor(
 
 
 def _limit() -> int:
-    return int(getattr(settings, "WS_MAX_SOCKETS_PER_USER", 20))
+    return int(settings.WS_MAX_SOCKETS_PER_USER)
 
 
 def _lease_ms() -> int:
-    return int(float(getattr(settings, "WS_SOCKET_LEASE_SECONDS", 60)) * 1000)
+    return int(float(settings.WS_SOCKET_LEASE_SECONDS) * 1000)
 
 
 def _key(user_id) -> str:
@@ -160,7 +160,7 @@ _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RedisLeases] = 
 
 
 def _leases() -> _RedisLeases | _LocalLeases:
-    url = getattr(settings, "REDIS_URL", "")
+    url = settings.REDIS_URL
     if not url:
         return _local
     loop = asyncio.get_running_loop()

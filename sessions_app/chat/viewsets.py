@@ -45,7 +45,9 @@ class MessageOut(serializers.Serializer):
 
 
 class MessageIn(serializers.Serializer):
-    text = serializers.CharField(max_length=2000, help_text="1..2000 characters after trimming.")
+    text = serializers.CharField(
+        max_length=services.MAX_MESSAGE_LENGTH, help_text=f"1..{services.MAX_MESSAGE_LENGTH} characters after trimming."
+    )
     client_id = serializers.UUIDField(
         required=False, help_text="Idempotency key: a retry with the same id returns the first message (200)."
     )
@@ -156,7 +158,7 @@ class SessionReadViewSet(SessionScopedMixin, ApiViewSet):
 
 class ReportIn(serializers.Serializer):
     reason = serializers.ChoiceField(choices=ReportReason.choices)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=moderation.MAX_DESCRIPTION)
 
 
 class ReportOut(serializers.Serializer):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
@@ -25,6 +26,7 @@ from k12.throttling import (
     login_email,
     refund_success,
 )
+from sessions_app.chat import moderation, services
 
 
 class FormLogin:
@@ -113,4 +115,10 @@ def room_page(request: HttpRequest, session_id: str) -> HttpResponse:
     except Forbidden:
         reason = "This session is not one of yours."
         return render(request, "web/error.html", {"status": 403, "reason": reason}, status=403)
-    return render(request, "web/room.html", {"session_id": booking.pk})
+    # the forms' maxlength are the rules' own limits (room.js checks the composer's)
+    limits = {
+        "message_max_length": services.MAX_MESSAGE_LENGTH,
+        "report_description_max_length": moderation.MAX_DESCRIPTION,
+        "typing_every_ms": int(settings.WS_TYPING_INTERVAL_SECONDS * 1000),
+    }
+    return render(request, "web/room.html", {"session_id": booking.pk, **limits})

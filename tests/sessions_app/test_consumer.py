@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from k12.asgi import application
 from k12.models import User
-from sessions_app.chat.services import message_create
+from sessions_app.chat.services import MAX_MESSAGE_LENGTH, message_create
 from sessions_app.models import SessionMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -283,7 +283,7 @@ async def test_send_needs_access_and_valid_text(world):
     await outsider.send_json_to({"type": "sendMessage", "sessionId": str(world.booking.id), "text": "x"})
     assert (await outsider.receive_json_from())["code"] == "forbidden"
     parent = await authed(world.parent)
-    for text in ("", "   ", None, 5, "x" * 2001):
+    for text in ("", "   ", None, 5, "x" * (MAX_MESSAGE_LENGTH + 1)):
         await parent.send_json_to({"type": "sendMessage", "sessionId": str(world.booking.id), "text": text})
         reply = await parent.receive_json_from()
         assert reply["code"] == "invalid" and "text" in reply["errors"], reply

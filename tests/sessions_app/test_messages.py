@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 from django.db import connection
 
-from sessions_app.chat.services import message_create
+from sessions_app.chat.services import MAX_MESSAGE_LENGTH, message_create
 from sessions_app.models import SessionMessage
 from tests.conftest import ROLES, VIEW_ACCESS, client_for
 
@@ -69,7 +69,7 @@ BAD_TEXT = [
     ("bool", {"text": True}),
     ("object", {"text": {"a": 1}}),
     ("list", {"text": ["a"]}),
-    ("too long", {"text": "x" * 2001}),
+    ("too long", {"text": "x" * (MAX_MESSAGE_LENGTH + 1)}),
     ("nul", {"text": "a\x00b"}),
     ("bad client_id", {"text": "ok", "client_id": "not-a-uuid"}),
     ("numeric client_id", {"text": "ok", "client_id": 7}),
@@ -99,7 +99,12 @@ def test_lone_surrogate_is_400_not_500(world, api):
 
 @pytest.mark.parametrize(
     "text",
-    ["x" * 2000, "Emoji 🎉👩‍🏫 and CJK 数学の宿題", "<script>alert('x')</script> & <b>bold</b>", "line\nbreak"],
+    [
+        "x" * MAX_MESSAGE_LENGTH,
+        "Emoji 🎉👩‍🏫 and CJK 数学の宿題",
+        "<script>alert('x')</script> & <b>bold</b>",
+        "line\nbreak",
+    ],
 )
 def test_text_round_trips_verbatim(world, api, text):
     client = api(world.parent)

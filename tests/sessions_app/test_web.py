@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from sessions_app.chat import services
+from sessions_app.chat import moderation, services
 from tests.conftest import PASSWORD
 from tests.sessions_app.conftest import post_parts, url
 from tests.sessions_app.test_recordings import UnreadableBody
@@ -144,6 +144,16 @@ def test_room_page_is_a_shell_and_the_data_comes_from_the_api(world):
     html = browser(world.parent).get(f"/sessions/{world.booking.id}/").content.decode()
     assert "only over the API" not in html
     assert world.tutor.first_name not in html and world.child.first_name not in html
+
+
+def test_the_room_carries_the_rules_limits(world, monkeypatch, settings):
+    monkeypatch.setattr(services, "MAX_MESSAGE_LENGTH", 1234)
+    monkeypatch.setattr(moderation, "MAX_DESCRIPTION", 567)
+    settings.WS_TYPING_INTERVAL_SECONDS = 3
+    html = browser(world.parent).get(f"/sessions/{world.booking.id}/").content.decode()
+    assert 'data-typing-every-ms="3000"' in html
+    assert 'id="message-text" name="text" rows="2" maxlength="1234"' in html
+    assert 'id="report-description" name="description" rows="3" maxlength="567"' in html
 
 
 @pytest.mark.parametrize("name", ["app.js", "room.js", "style.css"])

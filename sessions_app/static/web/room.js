@@ -29,7 +29,8 @@
   const BACKOFF_FIRST_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const JOIN_TIMEOUT_MS = 10000;
-  const TYPING_EVERY_MS = 2000; // the server relays at most one per 2 s anyway
+  // the server relays at most one typing per this interval (WS_TYPING_INTERVAL_SECONDS): no more is sent
+  const TYPING_EVERY_MS = Number(root.dataset.typingEveryMs);
   const TYPING_SHOWN_MS = 4000;
   const READ_DELAY_MS = 1000;
 
@@ -361,8 +362,10 @@
       ui.composerError.textContent = "Write a message first.";
       return;
     }
-    if (text.length > 2000) {
-      ui.composerError.textContent = "A message has at most 2000 characters.";
+    // the limit is the server's, in the composer's maxlength (the typed text is capped by it,
+    // but a pasted or trimmed one is checked here, before a round trip)
+    if (text.length > ui.text.maxLength) {
+      ui.composerError.textContent = `A message has at most ${ui.text.maxLength} characters.`;
       return;
     }
     ui.text.value = "";
