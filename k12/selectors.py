@@ -55,30 +55,59 @@ def students_visible_to(user: User) -> QuerySet[Student]:
     return permissions.students_visible_to(user).order_by("-created_at", "id")
 
 
-_VIEWER_BOOKING_MODELS = ((User, "u"), (Booking, "b"), (Student, "s"))
-_viewer_booking_plan: dict[str, tuple] = {}
+class ModelRows:
+    """Full model objects of several models from one row of hand-written SQL: ``columns()`` is
+    what the ORM's compiler would select for each ``(model, table alias)``, ``objects(row)``
+    converts the values as it would (``Booking.objects.select_related("student")``, say) and
+    builds the objects, None for a model whose primary key came back NULL (an outer join that
+    found nothing); the row's further values are returned as they are. For a read the ORM would
+    need several queries for, or one whose compilation would cost more than running it."""
+
+    def __init__(self, *models: tuple[type, str]):
+        self.models = models
+        self._plans: dict[str, tuple] = {}
+
+    def _plan(self) -> tuple:
+        plan = self._plans.get(connection.vendor)
+        if plan is None:
+            columns, shapes, converters = [], [], []
+            for model, alias in self.models:
+                fields = model._meta.concrete_fields
+                shapes.append((model, [f.attname for f in fields]))
+                for field in fields:
+                    columns.append(f'{alias}."{field.column}"')
+                    col = field.get_col(model._meta.db_table)
+                    converters.append(
+                        (connection.ops.get_db_converters(col) + field.get_db_converters(connection), col)
+                    )
+            plan = self._plans[connection.vendor] = (", ".join(columns), shapes, converters)
+        return plan
+
+    def columns(self) -> str:
+        return self._plan()[0]
+
+    def objects(self, row) -> tuple[list, list]:
+        """(one object or None per model, the row's values after the models' columns)."""
+        _, shapes, converters = self._plan()
+        values = list(row)
+        for index, (functions, col) in enumerate(converters):
+            if values[index] is not None:
+                for convert in functions:
+                    values[index] = convert(values[index], col, connection)
+        objects, start = [], 0
+        for model, attnames in shapes:
+            chunk = values[start : start + len(attnames)]
+            start += len(attnames)
+            objects.append(None if chunk[0] is None else model.from_db(connection.alias, attnames, chunk))
+        return objects, values[start:]
 
 
-def _booking_and_viewer_plan() -> tuple:
-    """(SQL, [(model, attnames)], [(converters, column)] per selected column) for this database:
-    what the ORM's compiler would select and how it would convert each value."""
-    plan = _viewer_booking_plan.get(connection.vendor)
-    if plan is None:
-        columns, shapes, converters = [], [], []
-        for model, alias in _VIEWER_BOOKING_MODELS:
-            fields = model._meta.concrete_fields
-            shapes.append((model, [f.attname for f in fields]))
-            for field in fields:
-                columns.append(f'{alias}."{field.column}"')
-                col = field.get_col(model._meta.db_table)
-                converters.append((connection.ops.get_db_converters(col) + field.get_db_converters(connection), col))
-        sql = (
-            f"SELECT {', '.join(columns)} FROM {User._meta.db_table} u "  # noqa: S608
-            f"LEFT JOIN {Booking._meta.db_table} b ON b.id = %s "
-            f"LEFT JOIN {Student._meta.db_table} s ON s.id = b.student_id WHERE u.id = %s"
-        )
-        plan = _viewer_booking_plan[connection.vendor] = (sql, shapes, converters)
-    return plan
+def db_id(value: uuid.UUID):
+    """A UUID as a query parameter of hand-written SQL (SQLite keeps them as 32 hex digits)."""
+    return value.hex if connection.vendor == "sqlite" else value
+
+
+_viewer_booking = ModelRows((User, "u"), (Booking, "b"), (Student, "s"))
 
 
 def booking_and_viewer(booking_id: uuid.UUID, user_id: uuid.UUID) -> tuple[User | None, Booking | None]:
@@ -86,24 +115,17 @@ def booking_and_viewer(booking_id: uuid.UUID, user_id: uuid.UUID) -> tuple[User 
     objects (every field, converted as ``Booking.objects.select_related("student")`` and
     ``User.objects.get`` would give them). ``(None, None)`` if there is no such user; the
     booking is None if there is no such session."""
-    sql, shapes, converters = _booking_and_viewer_plan()
-    as_db = (lambda v: v.hex) if connection.vendor == "sqlite" else (lambda v: v)
+    sql = (
+        f"SELECT {_viewer_booking.columns()} FROM {User._meta.db_table} u "  # noqa: S608
+        f"LEFT JOIN {Booking._meta.db_table} b ON b.id = %s "
+        f"LEFT JOIN {Student._meta.db_table} s ON s.id = b.student_id WHERE u.id = %s"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [as_db(booking_id), as_db(user_id)])
+        cursor.execute(sql, [db_id(booking_id), db_id(user_id)])
         row = cursor.fetchone()
     if row is None:
         return None, None
-    values = list(row)
-    for index, (functions, col) in enumerate(converters):
-        if values[index] is not None:
-            for convert in functions:
-                values[index] = convert(values[index], col, connection)
-    objects, start = [], 0
-    for model, attnames in shapes:
-        chunk = values[start : start + len(attnames)]
-        start += len(attnames)
-        objects.append(None if chunk[0] is None else model.from_db(connection.alias, attnames, chunk))
-    user, booking, student = objects
+    (user, booking, student), _ = _viewer_booking.objects(row)
     if booking is not None:
         booking.student = student
     return user, booking

@@ -11,17 +11,16 @@ a page cheap whatever its size.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from k12.errors import field_error
-from k12.models import Booking, User
+from k12.models import Booking, Student, User
 from k12.permissions import parse_uuid
+from k12.selectors import ModelRows, db_id
 from sessions_app.models import ReadCursor, SessionMessage
 
 # A message as the page selector returns it: (id, seq, text, created_at, user_id, first_name,
@@ -90,27 +89,34 @@ def _page_sql(vendor: str, shape: str) -> str:
 # A page as one JSON array of rows (the page query's columns in order), for reading it as a column
 # of another query.
 _COLUMNS = "p.m_id, p.m_seq, p.m_text, p.m_created_at, p.m_user, p.m_first_name, p.m_last_name, p.m_hidden"
-_AGGREGATE = {  # (constant text: the values are the page query's parameters)
+_AGGREGATE = {  # constant text, as every statement here: the values are parameters
     "postgresql": f"(SELECT json_agg(json_build_array({_COLUMNS}))::text FROM ({{page}}) p)",  # noqa: S608
     "sqlite": f"(SELECT json_group_array(json_array({_COLUMNS})) FROM ({{page}}) p)",  # noqa: S608
 }
+_session_rows = ModelRows((Booking, "b"), (Student, "s"))
+_JOIN_SQL: dict[tuple[str, str | None], str] = {}
 
 
-def _page_column(shape: str, **params) -> RawSQL:
-    """The page as a text column (a JSON array of rows, NULL or [] for none) to annotate with."""
-    named = _page_sql(connection.vendor, shape)
-    names = re.findall(r"%\((\w+)\)s", named)
-    sql = _AGGREGATE[connection.vendor].format(page=re.sub(r"%\(\w+\)s", "%s", named))
-    values = [_db_id(params[name]) if name in ("session", "cursor") else params[name] for name in names]
-    return RawSQL(sql, values, output_field=TextField())  # noqa: S611 - constant SQL, values as parameters
-
-
-def _db_id(value):
-    return value.hex if connection.vendor == "sqlite" else value
+def _join_sql(vendor: str, shape: str | None) -> str:
+    """The session and its student, the newest seq, the cursor's seq (shape "after") and the page
+    (None: no page, the cursor is malformed), by ``%(session)s``, ``%(cursor)s``, ``%(limit)s``."""
+    sql = _JOIN_SQL.get((vendor, shape))
+    if sql is None:
+        messages = SessionMessage._meta.db_table
+        cursor = f"(SELECT c.seq FROM {messages} c WHERE c.id = %(cursor)s AND c.session_id = b.id)"  # noqa: S608
+        page = _AGGREGATE[vendor].format(page=_page_sql(vendor, shape)) if shape else "NULL"
+        sql = _JOIN_SQL[(vendor, shape)] = (
+            f"SELECT {_session_rows.columns()}, "  # noqa: S608 - constant text; values are parameters
+            f"COALESCE((SELECT n.seq FROM {messages} n WHERE n.session_id = b.id ORDER BY n.seq DESC LIMIT 1), 0), "
+            f"{cursor if shape == 'after' else 'NULL'}, {page} "
+            f"FROM {Booking._meta.db_table} b JOIN {Student._meta.db_table} s ON s.id = b.student_id "
+            "WHERE b.id = %(session)s"
+        )
+    return sql
 
 
 def _rows(shape: str, **params) -> list[MessageRow]:
-    params = {name: _db_id(value) if name in ("session", "cursor") else value for name, value in params.items()}
+    params = {name: db_id(value) if name in ("session", "cursor") else value for name, value in params.items()}
     with connection.cursor() as cursor:
         cursor.execute(_page_sql(connection.vendor, shape), params)
         return cursor.fetchall()
@@ -183,33 +189,32 @@ def room_join_read(session_id, *, after=None, limit: int = 100) -> RoomJoin:
     """The session with what the access rule asks about, ``messages_page``'s page (the newest
     ``limit`` messages, or with ``after`` the ``limit`` just newer than that message) and the
     newest committed message's seq, in one query: one consistent view, and a socket's join (the
-    thing a reconnecting room does a thousand times at once) costs one round trip."""
+    thing a reconnecting room does a thousand times at once) costs one round trip and no query
+    compilation."""
     pk = parse_uuid(session_id)
     if pk is None:
         return RoomJoin(None, 0, [], "newest", limit, None)
-    newest = SessionMessage.objects.filter(session=OuterRef("pk")).order_by("-seq").values("seq")[:1]
-    qs = Booking.objects.select_related("student").filter(pk=pk)
-    qs = qs.annotate(newest_seq=Coalesce(Subquery(newest), Value(0)))
     shape, cursor, cursor_error = "newest", None, None
     if after is not None:
         shape, cursor = "after", parse_uuid(after)
         if cursor is None:
             cursor_error = "Must be a message id (UUID)."
-        else:
-            known = SessionMessage.objects.filter(session=OuterRef("pk"), pk=cursor).values("seq")[:1]
-            qs = qs.annotate(cursor_seq=Subquery(known))
-    if cursor_error is None:
-        params = {"session": pk, "limit": limit + 1} | ({"cursor": cursor} if cursor is not None else {})
-        qs = qs.annotate(page=_page_column(shape, **params))
-    booking = next(iter(qs), None)
-    if booking is None:
+    params = {"session": db_id(pk), "limit": limit + 1}
+    if cursor is not None:
+        params["cursor"] = db_id(cursor)
+    with connection.cursor() as db:
+        db.execute(_join_sql(connection.vendor, None if cursor_error else shape), params)
+        row = db.fetchone()
+    if row is None:
         return RoomJoin(None, 0, [], shape, limit, None)
-    if cursor is not None and booking.cursor_seq is None:
+    (booking, student), (newest_seq, cursor_seq, page) = _session_rows.objects(row)
+    booking.student = student
+    if cursor is not None and cursor_seq is None:
         cursor_error = "No such message in this session."
-    rows = [tuple(row) for row in json.loads(getattr(booking, "page", None) or "[]")]
-    # the query's order (an aggregate's is not guaranteed): by seq, newest first for "newest"
-    rows.sort(key=lambda row: row[SEQ], reverse=shape == "newest")
-    return RoomJoin(booking, booking.newest_seq, rows, shape, limit, cursor_error)
+    rows = [tuple(item) for item in json.loads(page or "[]")]
+    # the page query's order (an aggregate's is not guaranteed): by seq, newest first for "newest"
+    rows.sort(key=lambda item: item[SEQ], reverse=shape == "newest")
+    return RoomJoin(booking, newest_seq, rows, shape, limit, cursor_error)
 
 
 def sessions_with_unread(qs: QuerySet[Booking], user) -> QuerySet[Booking]:
