@@ -57,6 +57,7 @@ from tests.e2e.servers import RedisServer, app_env, free_port  # noqa: E402
 DB = "k12_bench_rooms"
 CLIENT = Path(__file__).resolve().parent / "rooms_client.js"
 SIZES = (2, 3, 4, 3)  # sockets per room, in turn: tutor, student, parent, the parent's second device
+STORM_PROFILE_SECONDS = 10  # the reconnects' own time, not the quiet after it
 
 FIXTURE = """
 import json
@@ -135,9 +136,11 @@ def backends(db: str) -> list[int]:
     return [p for p in _postgres_pids() if f" {db} " in _cmdline(p)]
 
 
-def spy_start(pid: int, out: Path) -> subprocess.Popen:
+def spy_start(pid: int, out: Path, seconds: int | None = None) -> subprocess.Popen:
     """py-spy on one server process (every thread, idle ones included: waits show), raw stacks."""
     argv = [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid", str(pid), "--rate", "200", "--idle"]
+    if seconds is not None:
+        argv += ["--duration", str(seconds)]
     argv += ["--threads", "--format", "raw", "--output", str(out), "--nonblocking"]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -153,7 +156,7 @@ def spy_stop(spy: subprocess.Popen | None) -> None:
 
 def drive(config: dict, groups, rss_pids: list[int], on_kill=None, profile: tuple[int, Path] | None = None) -> dict:
     """Run the client; sample the servers at its marks. ``profile``: (pid, output) for py-spy
-    from the start mark (the kill mark in a storm) to the end mark."""
+    from the start mark to the end mark, or in a storm for STORM_PROFILE_SECONDS from the kill."""
     path = Path(tempfile.mkstemp(prefix="rooms-", suffix=".json")[1])
     path.write_text(json.dumps(config))
     proc = subprocess.Popen(["node", str(CLIENT), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -172,7 +175,7 @@ def drive(config: dict, groups, rss_pids: list[int], on_kill=None, profile: tupl
                 elif name == "kill" and on_kill is not None:
                     on_kill()
                 if profile is not None and name == ("kill" if on_kill is not None else "start"):
-                    spy = spy_start(*profile)
+                    spy = spy_start(*profile, STORM_PROFILE_SECONDS if on_kill is not None else None)
                 elif name == "end":
                     spy_stop(spy)
                 marks[name] = (cpu(groups()), _cpu_ticks([proc.pid]))
@@ -326,8 +329,11 @@ def report(name: str, r: dict) -> None:
 
         print(
             f"          storm: {s['dropped']} sockets dropped, {s['back']} back, still down {s['stillDown']}, "
-            f"{s['caughtUp']} caught up; all back after {ms(s['allBackMs'])} (p50 {s['backMs']['p50']} ms), "
-            f"all caught up after {ms(s['allCaughtUpMs'])} (p50 {s['caughtUpMs']['p50']} ms)",
+            f"{s['caughtUp']} caught up; the loss noticed after p50 {s['noticedMs']['p50']} "
+            f"max {s['noticedMs']['max']} ms; "
+            f"all back after {ms(s['allBackMs'])} (p50 {s['backMs']['p50']} ms), "
+            f"all caught up after {ms(s['allCaughtUpMs'])} (p50 {s['caughtUpMs']['p50']} ms); "
+            f"p50 first retry / open / authenticated at {s['phasesMs']} ms",
             flush=True,
         )
 

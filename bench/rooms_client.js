@@ -130,13 +130,22 @@ function lost(s) {
   // the socket lost its server: reconnect (storm) or count it
   s.open = false;
   if (!cfg.storm || s.stopping) return;
-  if (s.downAt == null) s.downAt = performance.now();
+  if (s.downAt == null) {
+    s.downAt = s.noticedAt = performance.now();
+    s.phases = {};
+  }
   s.attempt = (s.attempt || 0) + 1;
   setTimeout(() => reconnect(s, cfg.urls.length), backoff(s.attempt));
 }
 
+function mark(s, name) {
+  // when a dropped socket first got this far after the kill (where its time back goes)
+  if (killAt != null && s.noticedAt != null && s.backAt == null && s.phases[name] == null) s.phases[name] = performance.now() - killAt;
+}
+
 function reconnect(s, upstreams) {
   if (s.stopping) return;
+  mark(s, 'attempt');
   connect(s).catch((err) => {
     if (refused(err) && upstreams > 1) {
       s.urlIndex = (s.urlIndex + 1) % cfg.urls.length; // the proxy's next upstream, at once
@@ -204,6 +213,7 @@ function connectSio(s) {
       resolve();
     };
     socket.on('connect', () => {
+      mark(s, 'ready');
       const data = { sessionId: s.room.id };
       if (cfg.after && s.lastId) data.after = s.lastId;
       joining(s);
@@ -238,10 +248,14 @@ function connectWs(s) {
       reject(err);
     };
     const timer = setTimeout(() => fail(new Error('not joined in time')), JOIN_TIMEOUT_MS);
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token: s.token })));
+    ws.on('open', () => {
+      mark(s, 'open');
+      ws.send(JSON.stringify({ type: 'auth', token: s.token }));
+    });
     ws.on('message', (data) => {
       const frame = JSON.parse(data.toString());
       if (frame.type === 'ready') {
+        mark(s, 'ready');
         const join = { type: 'joinSession', sessionId: s.room.id };
         if (cfg.after && s.lastId) join.after = s.lastId;
         joining(s);
@@ -352,6 +366,12 @@ async function main() {
       caughtUp: caught.length,
       allBackMs: back.length === dropped.length && back.length ? r2(Math.max(...back)) : null,
       allCaughtUpMs: caught.length === dropped.length && caught.length ? r2(Math.max(...caught)) : null,
+      noticedMs: summary(dropped.map((s) => s.noticedAt - killAt)),
+      // p50 of when the dropped sockets first made a reconnect attempt, had the WebSocket open
+      // (ws), were authenticated (ws `ready`, socket.io `connect`), from the kill
+      phasesMs: Object.fromEntries(
+        ['attempt', 'open', 'ready'].map((k) => [k, summary(dropped.filter((s) => s.phases && s.phases[k] != null).map((s) => s.phases[k])).p50]),
+      ),
       backMs: summary(back),
       caughtUpMs: summary(caught),
     };

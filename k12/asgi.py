@@ -10,11 +10,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "k12.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from socketio import ASGIApp  # noqa: E402
 
+from k12.authentication import SocketAuthMiddleware  # noqa: E402  (needs Django set up first)
 from sessions_app.chat.gateway import server as socketio_server  # noqa: E402
 from sessions_app.chat.routing import websocket_urlpatterns  # noqa: E402
 
@@ -23,7 +23,7 @@ channels_application = ProtocolTypeRouter(
         "http": django_asgi_app,
         # Origin checked against ALLOWED_HOSTS; the session cookie is read for browser logins,
         # a JWT arrives in the first frame (never in the URL).
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(SocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -15,8 +15,11 @@ import copy
 import time
 import uuid
 
-from django.contrib.auth import get_user_model
+from channels.auth import AuthMiddlewareStack
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import QueryDict
+from django.http.cookie import parse_cookie
 from django.utils.datastructures import MultiValueDict
 from django.utils.functional import SimpleLazyObject, empty
 from drf_spectacular.authentication import SessionScheme
@@ -26,6 +29,8 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
+
+from k12 import selectors
 
 # raw token -> (user id, validated token, expiry): bounded, cleared when full.
 _verified: dict[bytes, tuple[uuid.UUID, object, float]] = {}
@@ -41,8 +46,7 @@ def _user_id_of(token) -> uuid.UUID:
 
 def load_active_user(user_id):
     """The token's user, which must exist and be active; else 401 (DRF's own answers)."""
-    user = get_user_model().objects.filter(pk=user_id).first()
-    return require_active(user)
+    return require_active(selectors.user_by_id(user_id))
 
 
 def require_active(user):
@@ -172,3 +176,27 @@ class HeaderCsrfSessionScheme(SessionScheme):
         definition = super().get_security_definition(auto_schema)
         definition["description"] = "The Django session cookie; send the CSRF token in the X-CSRFToken header."
         return definition
+
+
+class SocketAuthMiddleware:
+    """``scope["user"]`` for a WebSocket: from the browser's Django session (Channels'
+    ``AuthMiddlewareStack``) when the handshake brings a session cookie, else anonymous at once.
+    Channels' stack builds a session and reads it on the database thread for every handshake,
+    also when there is nothing to read: an API client authenticates with a token in its first
+    frame, and a thousand of them reconnect together when a server process goes."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.with_session = AuthMiddlewareStack(inner)
+
+    async def __call__(self, scope, receive, send):
+        if self._session_cookie(scope):
+            return await self.with_session(scope, receive, send)
+        return await self.inner({**scope, "user": AnonymousUser()}, receive, send)
+
+    @staticmethod
+    def _session_cookie(scope) -> bool:
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie" and settings.SESSION_COOKIE_NAME in parse_cookie(value.decode("latin1")):
+                return True
+        return False

@@ -27,6 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -158,6 +159,15 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
                 getattr(self.channel_layer, "channels", {}).pop(self.channel_name, None)
                 await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                 failures += 1
+
+    async def dispatch(self, message):
+        """Channels' ``dispatch`` without its ``aclose_old_connections()``: that is a trip to the
+        database thread for every frame and event, and every database read here already runs
+        in ``database_sync_to_async``, which closes stale connections itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self):
         self.user_group_task: asyncio.Task | None = None

@@ -293,10 +293,10 @@ class LiveMember:
 
     async def _recheck_loop(self) -> None:
         interval = settings.WS_ACCESS_RECHECK_SECONDS
-        # The first re-check comes at a random point of the interval, so that sockets which
-        # connected together (everyone reconnecting after a restart) do not re-check together
-        # ever after.
-        wait = random.uniform(0, interval)  # noqa: S311 - spreading load, not a secret
+        # The first re-check comes at a random point of the interval's second half, so that
+        # sockets which connected together (everyone reconnecting after a restart) do not
+        # re-check together ever after, nor while they are still connecting.
+        wait = interval * random.uniform(0.5, 1.0)  # noqa: S311 - spreading load, not a secret
         while True:
             await asyncio.sleep(min(wait, self._seconds_to_expiry()))
             if self.token_expires_at is not None and time.time() >= self.token_expires_at:

@@ -63,6 +63,9 @@ class RedisServer:
         self.proc = None
 
 
+DAPHNE_BACKLOG = 1024
+
+
 class Daphne:
     def __init__(self, env: dict[str, str], port: int | None = None, log: Path | None = None):
         self.port = port or free_port()
@@ -81,7 +84,9 @@ class Daphne:
     def start(self) -> Daphne:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "k12.asgi:application"],
+            # as docker/compose.yaml's ws service listens (its backlog)
+            [sys.executable, "-m", "daphne", "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog={DAPHNE_BACKLOG}"]
+            + ["k12.asgi:application"],
             cwd=ROOT,
             env=self.env,
             stdout=out,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from types import SimpleNamespace
 
@@ -150,3 +151,22 @@ def test_compose_file_describes_the_production_layout():
         if line.startswith("COPY ") and not line.startswith("COPY requirements"):
             source = line.split()[1]
             assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+
+
+def _listen_backlog(port: int) -> int:
+    """The kernel's accept queue bound of the socket listening on ``port`` (``ss``'s Send-Q)."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[2])
+
+
+def test_daphne_listens_with_room_for_a_reconnect_storm(daphnes):
+    # When a server process dies, every socket it held reconnects to the others within a second
+    # or two. Twisted's default accept queue (50) overflows: the kernel drops the SYNs and the
+    # clients' retries come seconds later. Production and the processes the tests and benchmarks
+    # start listen alike.
+    command = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]["ws"]["command"]
+    endpoint = dict(part.split("=", 1) for part in command[command.index("-e") + 1].split(":")[1:])
+    assert int(endpoint["backlog"]) >= 1024
+    assert endpoint["port"] == "8001" and endpoint["interface"] == "0.0.0.0"
+    assert "-b" not in command and "-p" not in command  # the endpoint is its only listener
+    assert _listen_backlog(daphnes[0].port) == int(endpoint["backlog"])
