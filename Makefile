@@ -12,8 +12,9 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 PYTEST_WORKERS ?= 2
 
 # Debian packages the tests drive for real: nginx (the production proxy config), redis-server
-# (the tests start their own Redis to restart it). Installed when missing; CI runs as root.
-SYSTEM_PACKAGES ?= nginx-light redis-server
+# (the tests start their own Redis to restart it), wrk (bench/messages.py, whose smoke run is a
+# test). Installed when missing; CI runs as root.
+SYSTEM_PACKAGES ?= nginx-light redis-server wrk
 
 .PHONY: run test lint fmt migrate seed bench clean chromium system-deps js-deps
 
@@ -53,12 +54,17 @@ system-deps:
 chromium:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-# The npm clients the tests drive (socket.io-client, axe-core), from the lock file.
+# The npm clients the tests drive (socket.io-client, axe-core), and the benchmarks' (ws; their
+# smoke runs are tests), from the lock files.
 tests/js/node_modules/.installed: tests/js/package-lock.json
 	cd tests/js && npm ci --silent --no-audit --no-fund
 	touch $@
 
-js-deps: tests/js/node_modules/.installed
+bench/node_modules/.installed: bench/package-lock.json
+	cd bench && npm ci --silent --no-audit --no-fund
+	touch $@
+
+js-deps: tests/js/node_modules/.installed bench/node_modules/.installed
 
 ## test: install what the tests need, lint, and run the whole suite against the real services
 test: $(VENV)/.dev-deps system-deps chromium js-deps

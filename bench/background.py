@@ -8,6 +8,7 @@ on a throwaway PostgreSQL database (``k12_bench_background``, dropped and made a
 recording storage in a temporary directory. The seed is ``manage.py seed_demo``.
 
     flock /tmp/heavy.lock .venv/bin/python bench/background.py [--requests 200] [--emails 500]
+    .venv/bin/python bench/background.py --smoke   # seconds: 3 requests to workers, 5 emails, a 1 MiB MP4
 
 The notifying request is ``POST /api/admin/allocations`` then ``POST .../{id}/end``, alternately
 (each notifies the tutor: a row, a push, an email). "eager" rows are the old way, the email sent
@@ -36,17 +37,14 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import Database, add_arguments  # noqa: E402  (bench/common.py)
+
 from tests.e2e.servers import Daphne, RedisServer, app_env  # noqa: E402
 from tests.workers import CeleryWorker, FakeSMTP, wait_until  # noqa: E402
 
 DB = "k12_bench_background"
-PG = "postgres://postgres@127.0.0.1:5432"
 SECRET = "bench-secret-key-not-for-production-0123456789abcdef"
 MIB = 1024 * 1024
-
-
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True)
 
 
 def manage(env, *args) -> str:
@@ -134,15 +132,16 @@ def main() -> None:
     parser.add_argument("--emails", type=int, default=500)
     parser.add_argument("--mp4-mib", type=int, default=100)
     parser.add_argument("--database", default=DB, help="made and dropped by the run")
+    add_arguments(parser)
     args = parser.parse_args()
-    db = args.database
+    if args.smoke:
+        args.requests, args.eager_hanging_requests, args.emails, args.mp4_mib = 3, 0, 5, 1
+    db = Database(args.database, args.database_url)
 
-    psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-    psql(f"CREATE DATABASE {db}")
+    database = db.fresh()
     tmp = Path(tempfile.mkdtemp(prefix="k12-bench-bg-"))
     redis = RedisServer().start()
     smtp = FakeSMTP().start()
-    database = f"{PG}/{db}"
     base_env = app_env(
         database,
         redis.url,
@@ -155,7 +154,6 @@ def main() -> None:
         EMAIL_TIMEOUT="30",
         CELERY_TASK_ALWAYS_EAGER="0",
     )
-    manage(base_env, "migrate", "--noinput")
     manage(base_env, "seed_demo")
     ids_script = (
         "import json; from k12.models import *; "
@@ -171,19 +169,21 @@ def main() -> None:
     try:
         # --- 1. the notifying request ---------------------------------------------------------
         rows = []
-        for mode, eager, hang, count in (
+        modes = (
             ("worker, fast SMTP", "0", False, args.requests),
             ("worker, SMTP hangs 10 s", "0", True, args.requests),
             ("eager (in the request), fast SMTP", "1", False, args.requests),
             ("eager (in the request), SMTP hangs 10 s", "1", True, args.eager_hanging_requests),
-        ):
+        )
+        # smoke: the workers' mode only (no 10 s hangs; the eager mode is every test's)
+        for mode, eager, hang, count in modes[:1] if args.smoke else modes:
             server = Daphne({**base_env, "CELERY_TASK_ALWAYS_EAGER": eager}).start()
             servers.append(server)
             worker = CeleryWorker(base_env, f"bench-{len(servers)}", concurrency=2).start() if eager == "0" else None
             if worker:
                 workers.append(worker)
             admin = token(server.http, "admin@k12.test")
-            notifying_requests(server.http, admin, ids, 10)  # warm-up
+            notifying_requests(server.http, admin, ids, min(10, count))  # warm-up
             smtp.hang("greeting" if hang else None, 10.0 if hang else 0.0, connections=10**6 if hang else 0)
             times = notifying_requests(server.http, admin, ids, count)
             rows.append((mode, count, statistics.median(times), percentile(times, 99)))
@@ -210,7 +210,7 @@ for note in notes:
 """
         rate_rows = []
         broker = redis_client.Redis.from_url(redis.url)
-        for concurrency in (1, 2):
+        for concurrency in (1,) if args.smoke else (1, 2):
             broker.delete("bench", "unacked", "unacked_index")  # what the first part left queued
             smtp.mails.clear()
             manage(base_env, "shell", "-c", queue_script)
@@ -227,7 +227,7 @@ for note in notes:
                 "print((a['email_sent_at__max'] - a['email_sent_at__min']).total_seconds(), a['n'])",
             ).split()
             seconds, sent = float(span[-2]), int(span[-1])
-            rate_rows.append((concurrency, sent, seconds, (sent - 1) / seconds))
+            rate_rows.append((concurrency, sent, seconds, (sent - 1) / max(seconds, 1e-3)))
             worker.stop()
         lines.append("")
         lines.append(f"email task, one worker (prefork), {args.emails} queued, fake SMTP on loopback")
@@ -281,7 +281,7 @@ for note in notes:
             server.stop()
         smtp.stop()
         redis.stop()
-        psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        db.drop()
         subprocess.run(["rm", "-rf", str(tmp)], check=False)
     lines.append("")
     lines.append(f"load average after: {os.getloadavg()}")

@@ -3,10 +3,12 @@ share of contact-detail lines detected, and the CPU cost per message (the screen
 each message's broadcast).
 
     .venv/bin/python bench/contact_details.py            # prints the table
+    .venv/bin/python bench/contact_details.py --smoke    # one round instead of 20
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -19,6 +21,8 @@ os.environ.setdefault("DJANGO_DEBUG", "1")
 import django  # noqa: E402
 
 django.setup()
+
+from common import add_arguments  # noqa: E402  (bench/common.py)
 
 from sessions_app.chat.contact_details import find_contact_details  # noqa: E402
 from tests.sessions_app.contact_corpus import CONTACT, ORDINARY  # noqa: E402
@@ -33,6 +37,9 @@ def per_line_us(lines: list[str], rounds: int = 20) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser, database=False)
+    rounds = 1 if parser.parse_args().smoke else 20
     false_positives = [line for line in ORDINARY if find_contact_details(line)]
     missed = [line for line in CONTACT if not find_contact_details(line)]
     detected = len(CONTACT) - len(missed)
@@ -41,11 +48,11 @@ def main() -> None:
     print("|---|---|---|---|---|")
     print(
         f"| ordinary lesson chat | {len(ORDINARY)} | {len(false_positives)} | "
-        f"{len(false_positives) / len(ORDINARY):.1%} false positives | {per_line_us(ORDINARY):.0f} µs |"
+        f"{len(false_positives) / len(ORDINARY):.1%} false positives | {per_line_us(ORDINARY, rounds):.0f} µs |"
     )
     print(
         f"| contact details | {len(CONTACT)} | {detected} | {detected / len(CONTACT):.1%} detected | "
-        f"{per_line_us(CONTACT):.0f} µs |"
+        f"{per_line_us(CONTACT, rounds):.0f} µs |"
     )
     for line in false_positives:
         print(f"false positive: {line!r}")

@@ -5,6 +5,7 @@ duplicated counts, and the servers' memory.
 
     .venv/bin/python bench/fanout.py                 # 100 and 500 clients, 200 messages at 20/s
     .venv/bin/python bench/fanout.py --clients 100 --messages 200 --rate 20
+    .venv/bin/python bench/fanout.py --smoke            # seconds: 5 clients, 10 messages, no peer
 
 Needs PostgreSQL on 127.0.0.1:5432 (creates and drops its own database `k12_bench_fanout`) and
 redis-server on PATH (it starts its own on a free port). Clients run in several processes so
@@ -29,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import Database, add_arguments  # noqa: E402  (bench/common.py)
 from messages import peer_env, peer_prepare, peer_start  # noqa: E402  (bench/messages.py)
 
 from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
 
-PG = "postgres://postgres@127.0.0.1:5432"
 DB = "k12_bench_fanout"
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
 # The servers run as in production (DEBUG off: no query log, no debug pages); TLS would end at
@@ -49,10 +50,6 @@ PRODUCTION = {
 NODE_CLIENT = Path(__file__).resolve().parent / "fanout_client.js"
 
 
-def psql(sql: str) -> None:
-    subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", sql], check=True, capture_output=True)
-
-
 def collect_static() -> None:
     """With DEBUG off the app serves hashed static names from the manifest collectstatic writes
     (as the image's build does); without it the first URL lookup fails."""
@@ -62,13 +59,10 @@ def collect_static() -> None:
         subprocess.run(argv, cwd=ROOT, env=env, check=True)
 
 
-def setup_database() -> dict:
+def setup_database(db: Database) -> dict:
     """Fresh database, migrated, with one session and its participants; returns ids and tokens."""
     collect_static()
-    psql(f"DROP DATABASE IF EXISTS {DB}")
-    psql(f"CREATE DATABASE {DB}")
-    env = app_env(f"{PG}/{DB}", "", DJANGO_SECRET_KEY=SECRET, JWT_ACCESS_MINUTES="120")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    env = app_env(db.fresh(), "", DJANGO_SECRET_KEY=SECRET, JWT_ACCESS_MINUTES="120")
     script = """
 import json
 from datetime import timedelta
@@ -197,7 +191,7 @@ def node_clients(daphnes, http_port: int, data: dict, n_clients: int, messages: 
     """bench/fanout_client.js (Node, `ws`): the figures of record. ``on_phase("start"|"end")``
     is called when the client starts and ends the measured messages."""
     if not (NODE_CLIENT.parent / "node_modules" / "ws").exists():
-        subprocess.run(["npm", "ci", "--silent"], cwd=NODE_CLIENT.parent, check=True)
+        raise RuntimeError("bench/node_modules is missing: make js-deps (npm ci in bench/)")
     argv = ["node", str(NODE_CLIENT), "--ws", ",".join(d.ws for d in daphnes)]
     argv += ["--post", f"http://127.0.0.1:{http_port}/api/sessions/{data['session']}/messages"]
     argv += ["--tokens", ",".join(data["tokens"]), "--sender-token", data["tokens"][0], "--session", data["session"]]
@@ -254,12 +248,12 @@ def start_servers(env: dict, logdir: Path) -> tuple[list[Daphne], subprocess.Pop
     return daphnes, gunicorn, http_port
 
 
-def run(n_clients: int, messages: int, rate: float, processes: int, client: str = "node") -> dict:
+def run(n_clients: int, messages: int, rate: float, processes: int, client: str, db: Database) -> dict:
     import requests
 
-    data = setup_database()
+    data = setup_database(db)
     redis = RedisServer().start()
-    env = app_env(f"{PG}/{DB}", redis.url, JWT_ACCESS_MINUTES="120", **PRODUCTION)
+    env = app_env(db.url, redis.url, JWT_ACCESS_MINUTES="120", **PRODUCTION)
     logdir = Path(tempfile.mkdtemp(prefix="k12-fanout-"))
     print(f"  (server logs in {logdir})", flush=True)
     daphnes, gunicorn, http_port = start_servers(env, logdir)
@@ -365,7 +359,7 @@ def run(n_clients: int, messages: int, rate: float, processes: int, client: str 
         for d in daphnes:
             d.stop()
         redis.stop()
-        psql(f"DROP DATABASE IF EXISTS {DB}")
+        db.drop()
 
 
 def peer_fanout(peer_dir: Path, n_clients: int, messages: int, rate: float) -> dict | None:
@@ -415,7 +409,10 @@ def main() -> None:
     parser.add_argument(
         "--busy-cores", type=int, default=0, help="keep this many cores busy with a spinning process meanwhile"
     )
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.clients, args.messages, args.no_peer = [5], 10, True
     spinners = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy_cores)
     ]  # a fixed background load, the same for both servers
@@ -437,7 +434,7 @@ def _main(args) -> None:
     )
     print(header)
     for n in [n for n in args.clients for _ in range(args.runs)]:
-        r = run(n, args.messages, args.rate, args.processes, args.client)
+        r = run(n, args.messages, args.rate, args.processes, args.client, Database(DB, args.database_url))
         print(
             f"{r['clients']:>7} {r['deliveries']:>10} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} "
             f"{r['lost']:>5} {r['duplicated']:>4} {r['out_of_order']:>7} {r['rss_before']:>9.0f} "

@@ -9,6 +9,7 @@ compared with what PostgreSQL holds.
     .venv/bin/python bench/load.py                        # 50 and 200 users, 60 s each
     .venv/bin/python bench/load.py --users 50 --seconds 60 --fault redis   # Redis down 10 s mid-run
     .venv/bin/python bench/load.py --users 50 --seconds 60 --fault kill    # node 2 killed mid-run
+    .venv/bin/python bench/load.py --smoke                # seconds: 4 users for 3 s
 
 Prints throughput, latency median/p99, errors, lost and duplicated live messages, and for a
 fault how long clients took to recover. Needs PostgreSQL on 127.0.0.1:5432 and redis-server
@@ -35,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from fanout import DB, PG, PRODUCTION, SECRET, psql, setup_database  # noqa: E402
+from common import Database, add_arguments  # noqa: E402
+from fanout import DB, PRODUCTION, SECRET, setup_database  # noqa: E402
 
 from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
 
@@ -210,17 +212,18 @@ def user_worker(index0, count, nodes, sessions, seconds, baseline, start_at, res
     results.put(asyncio.run(main()))
 
 
-def run(users: int, seconds: int, fault: str | None, processes: int) -> dict:
-    setup_database()
+def run(users: int, seconds: int, fault: str | None, processes: int, db: Database, lead: float = 5.0) -> dict:
+    """``lead``: seconds the client processes get to start before the users begin."""
+    setup_database(db)
     redis = RedisServer().start()
-    env = app_env(f"{PG}/{DB}", redis.url, DJANGO_SECRET_KEY=SECRET, JWT_ACCESS_MINUTES="120")
+    env = app_env(db.url, redis.url, DJANGO_SECRET_KEY=SECRET, JWT_ACCESS_MINUTES="120")
     env.update({**PRODUCTION, "JWT_ACCESS_MINUTES": "120"})
     nodes = [Node(env).start(), Node(env).start()]
     try:
         sessions = _sessions(env)
         baseline = {s["id"]: s["last"] for s in sessions}
         node_urls = [{"http": n.http, "ws": n.daphne.ws} for n in nodes]
-        start_at = time.time() + 5 + users * 0.02
+        start_at = time.time() + lead + users * 0.02
         results = mp.Queue()
         per = [users // processes + (1 if i < users % processes else 0) for i in range(processes)]
         workers, first = [], 0
@@ -256,7 +259,7 @@ def run(users: int, seconds: int, fault: str | None, processes: int) -> dict:
         for n in nodes:
             n.stop()
         redis.stop()
-        psql(f"DROP DATABASE IF EXISTS {DB}")
+        db.drop()
 
 
 def _django(env, script: str) -> str:
@@ -362,11 +365,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--fault", choices=["redis", "kill"], default=None)
     parser.add_argument("--processes", type=int, default=4)
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.users, args.seconds, args.processes = [4], 3, 1
     print(f"load: {args.seconds} s per run, 2 nodes (gunicorn -w 2 + daphne each), Redis, PostgreSQL")
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min), cores: {os.cpu_count()}")
     for users in args.users:
-        r = run(users, args.seconds, args.fault, args.processes)
+        db = Database(DB, args.database_url)
+        r = run(users, args.seconds, args.fault, args.processes, db, lead=2.0 if args.smoke else 5.0)
         print(
             f"users={r['users']} requests={r['requests']} ({r['rps']:.0f}/s; {r['reads']} reads, {r['posts']} posts) "
             f"p50={r['p50']:.1f} ms p99={r['p99']:.1f} ms errors={r['errors']} "

@@ -4,6 +4,7 @@ requests/s against the peer (the reference backend in ``--peer-dir``), measured 
 
     .venv/bin/python bench/messages.py --save    # everything; also writes bench/results/messages-<date>.txt
     .venv/bin/python bench/messages.py --no-peer # our figures only
+    .venv/bin/python bench/messages.py --smoke   # seconds: sizes 10 and 100, no peer, wrk for 1 s
 
 What it does, in order:
 1. Recreates the PostgreSQL database ``k12_bench`` (127.0.0.1:5432, user postgres, trust auth),
@@ -51,6 +52,9 @@ import time
 import uuid
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from common import add_arguments  # bench/common.py
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -369,6 +373,15 @@ def start_gunicorn(args, workers: int, logdir: Path) -> tuple[Server, int]:
 def create_database(args) -> None:
     import psycopg
 
+    if args.database_url:  # given: emptied, kept
+        subprocess.run(
+            [str(BIN / "python"), "manage.py", "flush", "--noinput", "-v", "0"],
+            cwd=APP,
+            env=app_env(args),
+            check=True,
+            timeout=600,
+        )
+        return
     with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{args.db}"')
@@ -968,7 +981,14 @@ def main() -> int:
         "--profile", action="store_true", help="py-spy the gunicorn workers during an extra GET and POST wrk run"
     )
     parser.add_argument("--save", action="store_true", help="also write bench/results/messages-<date>.txt")
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.database_url:
+        url = urlsplit(args.database_url)
+        args.pg, args.db = f"{url.scheme}://{url.netloc}", url.path.lstrip("/")
+    if args.smoke:
+        args.sizes, args.samples, args.no_peer, args.quiet_wait = "10,100", 10, True, 0.0
+        args.sweep_workers, args.duration, args.warmup, args.workers = "1", 1, 1, 1
     sizes = [int(x) for x in args.sizes.split(",")]
     global QUIET_WAIT
     QUIET_WAIT = args.quiet_wait
@@ -979,7 +999,7 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     atexit.register(stop_all)
-    if shutil.which("wrk") is None and not args.no_peer:
+    if shutil.which("wrk") is None and not (args.no_peer and not args.sweep_workers and not args.profile):
         say("wrk is missing: apt-get install -y wrk")
         return 2
     logdir = Path(tempfile.mkdtemp(prefix="k12-bench-"))
@@ -1025,7 +1045,7 @@ def main() -> int:
             "sizes and kinds shuffled each round"
         )
         say(f"  machine busy before: {wait_quiet():.0f}%, load {loadavg()}")
-        lat = measure_latency(port, fx, args.samples, 20, deadline_s=300)
+        lat = measure_latency(port, fx, args.samples, 2 if args.smoke else 20, deadline_s=300)
         say(f"  load after: {loadavg()}")
         say()
         rows = []
@@ -1075,7 +1095,7 @@ def main() -> int:
             say(line)
         say()
         say("## Where a request's time goes (the view's steps in order, in-process, 100-message session)")
-        for line in breakdown(fx, next(s for s in fx["sessions"] if s["n"] == small)):
+        for line in breakdown(fx, next(s for s in fx["sessions"] if s["n"] == small), n=20 if args.smoke else 300):
             say(line)
         say()
         say(f"## EXPLAIN (ANALYZE, BUFFERS) of the page queries at {big:,} messages (warm, second run)")
@@ -1083,7 +1103,7 @@ def main() -> int:
             say(line)
         say("## Plan with stale statistics (no ANALYZE since the session grew; autovacuum analyzes after 10 % of")
         say("## the table changed, so a new session can grow large long before its statistics know it)")
-        for line in stale_statistics(fx):
+        for line in stale_statistics(fx, grow=500 if args.smoke else 20_000):
             say(line)
         say()
         connection.close()

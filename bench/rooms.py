@@ -5,6 +5,7 @@ socket.io-client for both; ours also over /ws/encounters/).
 
     .venv/bin/python bench/rooms.py                         # 2,000 sockets in ~667 rooms, 60 s, all modes
     .venv/bin/python bench/rooms.py --sockets 600 --modes ours-sio,peer --storm
+    .venv/bin/python bench/rooms.py --smoke                 # seconds: 12 sockets, ours only
 
 Per mode it prints delivery latency (start of the POST to arrival) p50/p99/max, lost, duplicated
 and reordered deliveries, CPU per message by process (between the client's start and end
@@ -38,15 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import PG, Database, add_arguments  # noqa: E402
 from fanout import (  # noqa: E402
-    PG,
     PRODUCTION,
     SECRET,
     _cpu_ticks,
     _postgres_pids,
     _tree,
     collect_static,
-    psql,
     rss_mib,
     start_servers,
 )
@@ -102,13 +102,10 @@ def sizes(sockets: int) -> list[int]:
     return out
 
 
-def our_rooms(room_sizes: list[int]) -> list[dict]:
+def our_rooms(room_sizes: list[int], db: Database) -> list[dict]:
     """A fresh database with one session per room; tokens signed with the servers' key."""
     collect_static()
-    env = app_env(f"{PG}/{DB}", "", DJANGO_SECRET_KEY=SECRET)
-    psql(f"DROP DATABASE IF EXISTS {DB}")
-    psql(f"CREATE DATABASE {DB}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    env = app_env(db.fresh(), "", DJANGO_SECRET_KEY=SECRET)
     script = FIXTURE.format(rooms=len(room_sizes))
     out = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True
@@ -202,12 +199,18 @@ def drive(config: dict, groups, rss_pids: list[int], on_kill=None, profile: tupl
 
 
 def run_ours(
-    protocol: str, room_sizes: list[int], seconds: int, period: float, storm: bool, profile: Path | None = None
+    protocol: str,
+    room_sizes: list[int],
+    seconds: int,
+    period: float,
+    storm: bool,
+    db: Database,
+    profile: Path | None = None,
 ) -> dict:
     redis = RedisServer().start()
     extra = {**PRODUCTION, "JWT_ACCESS_MINUTES": "180", "WS_MAX_SOCKETS_PER_USER": "100"}
-    env = app_env(f"{PG}/{DB}", redis.url, **extra)
-    rooms = our_rooms(room_sizes)
+    env = app_env(db.url, redis.url, **extra)
+    rooms = our_rooms(room_sizes, db)
     logdir = Path(tempfile.mkdtemp(prefix="k12-rooms-"))
     daphnes, gunicorn, http_port = start_servers(env, logdir)
     try:
@@ -215,7 +218,7 @@ def run_ours(
 
         def groups():
             g = {f"daphne{k + 1}": [d.proc.pid] if d.proc else [] for k, d in enumerate(daphnes)}
-            g.update(gunicorn=_tree(gunicorn.pid), postgres=backends(DB), redis=[redis.proc.pid])
+            g.update(gunicorn=_tree(gunicorn.pid), postgres=backends(db.name), redis=[redis.proc.pid])
             return g
 
         def kill():
@@ -243,7 +246,7 @@ def run_ours(
                 d.proc = None
             d.stop()
         redis.stop()
-        psql(f"DROP DATABASE IF EXISTS {DB}")
+        db.drop()
 
 
 def run_peer(peer_dir: Path, room_sizes: list[int], seconds: int, period: float, storm: bool) -> dict | None:
@@ -349,7 +352,10 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="py-spy daphne1 (ours) while measured; raw stacks into DIR"
     )
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.sockets, args.seconds, args.period, args.modes = 12, 2, 1.0, "ours-ws,ours-sio"
     room_sizes = sizes(args.sockets)
     print(
         f"rooms: {sum(room_sizes)} sockets in {len(room_sizes)} rooms of {min(room_sizes)}-{max(room_sizes)}, "
@@ -370,7 +376,8 @@ def main() -> None:
                 report("peer", r)
         else:
             protocol = mode.split("-")[1]
-            report(mode, run_ours(protocol, room_sizes, args.seconds, args.period, args.storm, args.profile))
+            db = Database(DB, args.database_url)
+            report(mode, run_ours(protocol, room_sizes, args.seconds, args.period, args.storm, db, args.profile))
         print(f"          (load after: {os.getloadavg()[0]:.2f})", flush=True)
     print("ours: two daphne processes + Redis, POST via gunicorn -w 2; peer: one node process.")
 

@@ -3,6 +3,7 @@ nginx while 50 clients trickle request bodies (one byte a second) to ordinary en
 trickle a recording upload, and a real upload is made meanwhile.
 
     flock /tmp/heavy.lock .venv/bin/python bench/slow_clients.py [--probes 200]
+    .venv/bin/python bench/slow_clients.py --smoke   # seconds: the "after" layout, 5 probes, no file
 
 "before" is the proxy and REST process as they were (docker/nginx.conf at 7bb7641: request
 bodies not buffered; gunicorn -w 3 --timeout 600 serving uploads too); "after" is the
@@ -28,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from fanout import DB, PG, PRODUCTION, setup_database  # noqa: E402
+from common import Database, add_arguments  # noqa: E402
+from fanout import DB, PRODUCTION, setup_database  # noqa: E402
 
 from tests.e2e.servers import app_env, free_port  # noqa: E402
 from tests.e2e.slow_clients import (  # noqa: E402
@@ -112,11 +114,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--probes", type=int, default=200, help="GETs of each kind per layout")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a probe waits for its answer")
+    add_arguments(parser)
     args = parser.parse_args()
-    ids = setup_database()
-    env = app_env(f"{PG}/{DB}", "", **PRODUCTION)
-    media = clip()
-    results = {label: scenario(label, env, ids, args.probes, args.timeout, media) for label in ("before", "after")}
+    layouts = ("after",) if args.smoke else ("before", "after")
+    if args.smoke:
+        args.probes = 5
+    db = Database(DB, args.database_url)
+    try:
+        ids = setup_database(db)
+        env = app_env(db.url, "", **PRODUCTION)
+        media = clip()
+        results = {label: scenario(label, env, ids, args.probes, args.timeout, media) for label in layouts}
+    finally:
+        db.drop()
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     lines = [
         f"bench/slow_clients.py --probes {args.probes} --timeout {args.timeout}  ({datetime.date.today()})",
@@ -133,9 +143,9 @@ def main() -> None:
         lines.append(f"{label}: the upload made meanwhile answered {result['upload']}")
     text = "\n".join(lines)
     print(text)
-    out = ROOT / "bench" / "results" / f"slow_clients-{datetime.date.today()}.txt"
-    out.write_text(text + "\n")
-    subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", f"DROP DATABASE IF EXISTS {DB}"], capture_output=True)
+    if not args.smoke:
+        out = ROOT / "bench" / "results" / f"slow_clients-{datetime.date.today()}.txt"
+        out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

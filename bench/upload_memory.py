@@ -1,8 +1,9 @@
 """How much memory a 1 GiB recording upload costs the server.
 
 Starts a real server the way production serves HTTP (gunicorn, one sync worker; docker/), with
-local file storage and a throwaway SQLite database in a temporary
-directory, creates a tutor and a session, synthesises a real media file of the requested size
+local file storage and a throwaway SQLite database in a temporary directory (or the PostgreSQL
+database of ``--database-url``, emptied first), creates a tutor and a session of a child whose
+parent has given consent to record, synthesises a real media file of the requested size
 (raw video in Matroska, made with PyAV), uploads it with a streaming client (http.client, the
 multipart body written chunk by chunk with a Content-Length), and prints the server process's
 peak RSS growth over its idle, warmed-up baseline. The upload must be accepted: a real recording,
@@ -10,6 +11,7 @@ probed and measured, whose stored bytes are checked against the sample.
 
     .venv/bin/python bench/upload_memory.py                    # 1 GiB through gunicorn
     .venv/bin/python bench/upload_memory.py --server daphne --size-mib 256
+    .venv/bin/python bench/upload_memory.py --smoke              # seconds: 4 MiB
 
 Peak RSS comes from the kernel's high-water mark (VmHWM in /proc/<pid>/status, reset after the
 warm-up through /proc/<pid>/clear_refs), cross-checked by sampling VmRSS every 20 ms.
@@ -38,6 +40,12 @@ from pathlib import Path
 import av
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import add_arguments, manage  # noqa: E402  (bench/common.py)
+
+from tests.e2e.servers import RedisServer  # noqa: E402
+
 BIN = Path(sys.executable).parent
 MIB = 1024 * 1024
 
@@ -46,9 +54,11 @@ import datetime, json
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 from k12.models import Booking, Role, Student, Subject, User
+from k12.services import recording_consent_set
 tutor = User.objects.create_user("bench.tutor@k12.test", "x-bench-pass-1", first_name="Bench", role=Role.TUTOR)
 parent = User.objects.create_user("bench.parent@k12.test", "x-bench-pass-1", first_name="Bench", role=Role.PARENT)
 child = Student.objects.create(parent=parent, first_name="Kid", grade=5)
+recording_consent_set(student=child, changed_by=parent, granted=True)  # no consent, no upload (409)
 starts = timezone.now() + datetime.timedelta(days=1)
 booking = Booking.objects.create(student=child, tutor=tutor, subject=Subject.objects.create(name="Math"),
     starts_at=starts, ends_at=starts + datetime.timedelta(hours=1), duration_minutes=60)
@@ -158,9 +168,16 @@ def main() -> int:
     parser.add_argument("--server", choices=["gunicorn", "daphne"], default="gunicorn")
     parser.add_argument("--budget-mib", type=int, default=64)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.size_mib = 4
 
     work = Path(tempfile.mkdtemp(prefix="k12-upload-bench-"))
+    # A broker, as in production: the recording's processing (probe, poster, faststart) is queued
+    # for a worker (none runs here), so what is measured is the upload's own cost to the web
+    # worker. Without one, the tasks would run in the request.
+    redis = RedisServer().start()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "AWS_STORAGE_BUCKET_NAME")}
     env.update(
         DJANGO_DEBUG="0",
@@ -168,6 +185,9 @@ def main() -> int:
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_SECURE_SSL_REDIRECT="0",
         SQLITE_PATH=str(work / "db.sqlite3"),
+        **({"DATABASE_URL": args.database_url} if args.database_url else {}),
+        REDIS_URL=redis.url,
+        CELERY_TASK_ALWAYS_EAGER="0",
         MEDIA_ROOT=str(work / "media"),
         TMPDIR=str(work / "tmp"),  # Django's upload temporary files (FILE_UPLOAD_TEMP_DIR unset)
         RECORDING_MAX_BYTES=str(max(2 * 1024**3, (args.size_mib + 16) * MIB)),
@@ -177,11 +197,14 @@ def main() -> int:
     (work / "tmp").mkdir()
     server = None
     try:
-        manage = [str(BIN / "python"), "manage.py"]
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        manage_py = [str(BIN / "python"), "manage.py"]
+        if args.database_url:
+            manage(args.database_url, "flush", "--noinput")
+        else:
+            subprocess.run([*manage_py, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         ids = json.loads(
             subprocess.run(
-                [*manage, "shell", "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+                [*manage_py, "shell", "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
             )
             .stdout.strip()
             .splitlines()[-1]
@@ -259,6 +282,7 @@ def main() -> int:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
+        redis.stop()
         if args.keep:
             print(f"kept {work}")
         else:
