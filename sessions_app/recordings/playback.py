@@ -68,7 +68,7 @@ def playback_links(*, recordings, viewer, request: HttpRequest | None = None) ->
     links = {
         r.pk: {
             "file_url": playback_url(r, request=request, scope=scope),
-            "poster_url": poster_url(r, request=request, scope=scope),
+            "poster_url": playback_url(r, part=POSTER, request=request, scope=scope),
         }
         for r in recordings
     }
@@ -88,41 +88,30 @@ def playback_url(
     recording: SessionRecording,
     *,
     scope: str,
+    part: str = FILE,
     request: HttpRequest | None = None,
     ttl: int | None = None,
     now: float | None = None,
 ) -> str | None:
-    """A signed URL that plays ``recording`` for ``ttl`` seconds (``RECORDING_URL_TTL_SECONDS``);
-    None while it is not ready. Absolute when ``request`` is given. Mint links through
-    ``playback_links`` (which picks the scope and audits)."""
+    """A signed URL of ``part`` of ``recording``: its bytes (``FILE``) or its poster frame, a JPEG
+    (``POSTER``), for ``ttl`` seconds (``RECORDING_URL_TTL_SECONDS``); None while it is not ready,
+    or for the poster of one that has none (audio). Absolute when ``request`` is given. Mint links
+    through ``playback_links`` (which picks the scope and audits).
+
+    On S3, the presigned GET of the object; on local disk, the signed link to ``recording_file``
+    or ``recording_poster``."""
     if recording.status != RecordingStatus.READY:
         return None
-    s3_parameters = {
-        "ResponseContentType": recording.content_type,
-        "ResponseContentDisposition": content_disposition_header(False, recording.filename or "recording"),
-    }
-    return _signed_url(recording, recording.file.name, FILE, s3_parameters, request, ttl, now, scope)
-
-
-def poster_url(
-    recording: SessionRecording,
-    *,
-    scope: str,
-    request: HttpRequest | None = None,
-    ttl: int | None = None,
-    now: float | None = None,
-) -> str | None:
-    """A signed URL of the recording's poster frame (JPEG), like ``playback_url``; None while it
-    is not ready or has no poster (audio)."""
-    if recording.status != RecordingStatus.READY or not recording.poster:
-        return None
-    return _signed_url(
-        recording, recording.poster, POSTER, {"ResponseContentType": "image/jpeg"}, request, ttl, now, scope
-    )
-
-
-def _signed_url(recording, name: str, part: str, s3_parameters: dict, request, ttl, now, scope: str) -> str:
-    """S3's presigned GET of ``name``, or on local disk the signed link to ``part`` of the recording."""
+    if part == POSTER:
+        if not recording.poster:
+            return None
+        name, s3_parameters = recording.poster, {"ResponseContentType": "image/jpeg"}
+    else:
+        name = recording.file.name
+        s3_parameters = {
+            "ResponseContentType": recording.content_type,
+            "ResponseContentDisposition": content_disposition_header(False, recording.filename or "recording"),
+        }
     ttl = settings.RECORDING_URL_TTL_SECONDS if ttl is None else ttl
     storage = recording_storage()
     if storage_is_s3(storage):
@@ -233,7 +222,7 @@ def recording_poster(request: HttpRequest, recording_id: str) -> HttpResponse:
         return _detail(404, "This recording has no poster.")
     storage = recording_storage()
     if storage_is_s3(storage):
-        return HttpResponseRedirect(poster_url(recording, scope=scope, ttl=max(1, int(expires - now))))
+        return HttpResponseRedirect(playback_url(recording, scope=scope, part=POSTER, ttl=max(1, int(expires - now))))
     try:
         with storage.open(recording.poster, "rb") as fh:
             data = fh.read()
