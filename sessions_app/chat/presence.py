@@ -24,6 +24,7 @@ away, which at worst sends an email too many.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -163,16 +164,29 @@ def _member(user_id, socket_id) -> str:
     return f"{user_id}/{socket_id}"
 
 
+# What a failed write to the shared rooms leaves behind, and why that is acceptable.
+_JOIN_FAILED = "presence: could not record a join of %s (refreshed later)"
+_LEAVE_FAILED = "presence: could not record a leave of %s (it expires)"
+
+
+@contextlib.contextmanager
+def _advisory(failure: str, session_id: str):
+    """A write to the shared rooms that may fail: presence is advisory, and the process's own
+    record (refreshed) or the entry's expiry puts the room right, so a failure is only logged."""
+    try:
+        yield
+    except Exception:
+        logger.warning(failure, session_id, exc_info=True)
+
+
 def joined(session_id, user_id, socket_id) -> None:
     """The socket ``socket_id`` of ``user_id`` is now in the room of ``session_id``."""
     session_id, member = str(session_id), _member(user_id, socket_id)
     _local.add(session_id, member)
     rooms = _redis()
     if rooms is not None:
-        try:
+        with _advisory(_JOIN_FAILED, session_id):
             rooms.add(session_id, [member], time.time())
-        except Exception:
-            logger.warning("presence: could not record a join of %s (refreshed later)", session_id, exc_info=True)
 
 
 def left(session_id, user_id, socket_id) -> None:
@@ -181,10 +195,8 @@ def left(session_id, user_id, socket_id) -> None:
     _local.discard(session_id, member)
     rooms = _redis()
     if rooms is not None:
-        try:
+        with _advisory(_LEAVE_FAILED, session_id):
             rooms.remove(session_id, member)
-        except Exception:
-            logger.warning("presence: could not record a leave of %s (it expires)", session_id, exc_info=True)
 
 
 def users_present(session_id) -> set[str] | None:
@@ -220,10 +232,8 @@ async def ajoined(session_id, user_id, socket_id) -> None:
     _local.add(session_id, member)
     rooms = _aredis()
     if rooms is not None:
-        try:
+        with _advisory(_JOIN_FAILED, session_id):
             await rooms.add(session_id, [member], time.time())
-        except Exception:
-            logger.warning("presence: could not record a join of %s (refreshed later)", session_id, exc_info=True)
 
 
 async def aleft(session_id, user_id, socket_id) -> None:
@@ -232,7 +242,5 @@ async def aleft(session_id, user_id, socket_id) -> None:
     _local.discard(session_id, member)
     rooms = _aredis()
     if rooms is not None:
-        try:
+        with _advisory(_LEAVE_FAILED, session_id):
             await rooms.remove(session_id, member)
-        except Exception:
-            logger.warning("presence: could not record a leave of %s (it expires)", session_id, exc_info=True)
