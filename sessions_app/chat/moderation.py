@@ -117,6 +117,31 @@ def _broadcast_hidden(message: SessionMessage, hidden: bool) -> None:
         logger.exception("could not announce moderation of message %s", message.id)
 
 
+def _set_hidden(
+    *, message: SessionMessage, moderator: User, hidden: bool, reason: str = "", request=None
+) -> tuple[SessionMessage, bool]:
+    """Lock the message and hide or restore it, unless it already is so: saved, audited, and the
+    room told once the caller's transaction commits. Returns the locked message and whether it
+    changed."""
+    locked = SessionMessage.objects.select_for_update().get(pk=message.pk)
+    if (locked.hidden_at is not None) == hidden:
+        return locked, False
+    locked.hidden_at = timezone.now() if hidden else None
+    locked.hidden_by = moderator if hidden else None
+    locked.hidden_reason = (reason or "").strip()[:500] if hidden else ""
+    locked.save(update_fields=["hidden_at", "hidden_by", "hidden_reason"])
+    audit_record(
+        action=AuditAction.MESSAGE_HIDDEN if hidden else AuditAction.MESSAGE_UNHIDDEN,
+        actor=moderator,
+        target=locked,
+        session_id=locked.session_id,
+        data={"reason": locked.hidden_reason} if hidden else None,
+        request=request,
+    )
+    transaction.on_commit(lambda: _broadcast_hidden(locked, hidden))
+    return locked, True
+
+
 def message_hide(*, message: SessionMessage, moderator: User, reason: str = "", request=None) -> SessionMessage:
     """Staff hide a message: it stays stored, staff keep seeing it, everyone else gets a
     placeholder from now on (REST, the live room's replay) and the room is told at once
@@ -125,21 +150,8 @@ def message_hide(*, message: SessionMessage, moderator: User, reason: str = "", 
     if not permissions.is_admin(moderator):
         raise Forbidden("Only staff can hide messages.")
     with transaction.atomic():
-        locked = SessionMessage.objects.select_for_update().get(pk=message.pk)
-        if locked.hidden_at is None:
-            locked.hidden_at = timezone.now()
-            locked.hidden_by = moderator
-            locked.hidden_reason = (reason or "").strip()[:500]
-            locked.save(update_fields=["hidden_at", "hidden_by", "hidden_reason"])
-            audit_record(
-                action=AuditAction.MESSAGE_HIDDEN,
-                actor=moderator,
-                target=locked,
-                session_id=locked.session_id,
-                data={"reason": locked.hidden_reason},
-                request=request,
-            )
-            transaction.on_commit(lambda: _broadcast_hidden(locked, True))
+        locked, changed = _set_hidden(message=message, moderator=moderator, hidden=True, reason=reason, request=request)
+        if changed:
             notifications.notify_message_hidden(message=_with_session(locked))
         MessageReport.objects.filter(message=locked, status=ReportStatus.OPEN).update(
             status=ReportStatus.ACTIONED, resolved_by=moderator, resolved_at=timezone.now()
@@ -152,20 +164,7 @@ def message_unhide(*, message: SessionMessage, moderator: User, request=None) ->
     if not permissions.is_admin(moderator):
         raise Forbidden("Only staff can restore messages.")
     with transaction.atomic():
-        locked = SessionMessage.objects.select_for_update().get(pk=message.pk)
-        if locked.hidden_at is not None:
-            locked.hidden_at = None
-            locked.hidden_by = None
-            locked.hidden_reason = ""
-            locked.save(update_fields=["hidden_at", "hidden_by", "hidden_reason"])
-            audit_record(
-                action=AuditAction.MESSAGE_UNHIDDEN,
-                actor=moderator,
-                target=locked,
-                session_id=locked.session_id,
-                request=request,
-            )
-            transaction.on_commit(lambda: _broadcast_hidden(locked, False))
+        locked, _changed = _set_hidden(message=message, moderator=moderator, hidden=False, request=request)
     return locked
 
 
