@@ -6,7 +6,7 @@ import logging
 import zoneinfo
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from k12 import permissions
@@ -387,6 +387,20 @@ def student_login_set(*, student: Student, changed_by: User, login: User | None,
     return locked
 
 
+def _flag_set(
+    instance: models.Model, field: str, value: bool, *, action: str, changed_by: User, session_id=None, request=None
+) -> bool:
+    """Set the yes/no ``field`` of ``instance``'s row to ``value`` and audit ``action``, in the
+    caller's transaction: one UPDATE that matches the row only where the field differs, so
+    repeating the current state changes nothing and records nothing. Whether it changed."""
+    from k12.audit import audit_record
+
+    updated = type(instance).objects.filter(pk=instance.pk).exclude(**{field: value}).update(**{field: value})
+    if updated:
+        audit_record(action=action, actor=changed_by, target=instance, session_id=session_id, request=request)
+    return bool(updated)
+
+
 def user_set_active(*, user: User, changed_by: User, active: bool, request=None) -> User:
     """Staff deactivate an account (or reactivate it). Accounts are deactivated, never deleted:
     a user's messages, recordings and sessions stay. A deactivated user cannot log in, their
@@ -394,7 +408,6 @@ def user_set_active(*, user: User, changed_by: User, active: bool, request=None)
     deactivate themselves. Repeating the current state changes nothing and records nothing."""
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-    from k12.audit import audit_record
     from k12.models import AuditAction
 
     if not permissions.can_manage_users(changed_by):
@@ -402,20 +415,14 @@ def user_set_active(*, user: User, changed_by: User, active: bool, request=None)
     if not active and user.pk == changed_by.pk:
         raise Conflict("You cannot deactivate your own account.")
     with transaction.atomic():
-        updated = User.objects.filter(pk=user.pk).exclude(is_active=active).update(is_active=active)
-        if updated:
-            audit_record(
-                action=AuditAction.USER_REACTIVATED if active else AuditAction.USER_DEACTIVATED,
-                actor=changed_by,
-                target=user,
-                request=request,
+        action = AuditAction.USER_REACTIVATED if active else AuditAction.USER_DEACTIVATED
+        changed = _flag_set(user, "is_active", active, action=action, changed_by=changed_by, request=request)
+        if changed and not active:
+            outstanding = OutstandingToken.objects.filter(user_id=user.pk, blacklistedtoken__isnull=True)
+            BlacklistedToken.objects.bulk_create(
+                [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
             )
-            if not active:
-                outstanding = OutstandingToken.objects.filter(user_id=user.pk, blacklistedtoken__isnull=True)
-                BlacklistedToken.objects.bulk_create(
-                    [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
-                )
-                access_changed_announce(user_ids=[user.pk], reason="user_deactivated")
+            access_changed_announce(user_ids=[user.pk], reason="user_deactivated")
     user.refresh_from_db(fields=["is_active"])
     return user
 
@@ -423,21 +430,15 @@ def user_set_active(*, user: User, changed_by: User, active: bool, request=None)
 def booking_set_legal_hold(*, booking: Booking, changed_by: User, hold: bool, request=None) -> Booking:
     """Staff put a session under legal hold (its messages and recordings outlive retention) or
     release it. Audited."""
-    from k12.audit import audit_record
     from k12.models import AuditAction
 
     if not permissions.can_moderate(changed_by):
         raise Forbidden("Only staff can set a legal hold.")
     with transaction.atomic():
-        updated = Booking.objects.filter(pk=booking.pk).exclude(legal_hold=hold).update(legal_hold=hold)
-        if updated:
-            audit_record(
-                action=AuditAction.LEGAL_HOLD_SET if hold else AuditAction.LEGAL_HOLD_CLEARED,
-                actor=changed_by,
-                target=booking,
-                session_id=booking.pk,
-                request=request,
-            )
+        action = AuditAction.LEGAL_HOLD_SET if hold else AuditAction.LEGAL_HOLD_CLEARED
+        _flag_set(
+            booking, "legal_hold", hold, action=action, changed_by=changed_by, session_id=booking.pk, request=request
+        )
     booking.refresh_from_db(fields=["legal_hold"])
     return booking
 
