@@ -12,7 +12,7 @@ from django.http import JsonResponse
 from django.urls import path, reverse
 
 from admin_app import selectors
-from admin_app.admin.base import ServiceCreateAdminMixin, refusal_text
+from admin_app.admin.base import ReadOnlyAdmin, ServiceCreateAdminMixin, refusal_text
 from admin_app.admin.paginator import EstimatedCountPaginator
 from admin_app.export import CsvExportMixin
 from k12 import permissions, services
@@ -441,7 +441,7 @@ class BookingAdmin(CsvExportMixin, ServiceCreateAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     """Read-only: a notification is made by the service that tells someone of an event (with its
     push and email), never typed in by hand. Staff see each one's email: sent, still being
     retried, or failed and why."""
@@ -451,12 +451,8 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ["user__email", "title"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    show_facets = admin.ShowFacets.NEVER
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Unlike the desk's other read-only rows, a notification is neither part of a conversation
+        # nor of the audit trail: staff with the model's delete permission may remove one.
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)

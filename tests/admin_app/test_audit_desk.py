@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from k12 import services
 from k12.audit import audit_record
-from k12.models import AuditAction, AuditEvent
+from k12.models import AuditAction, AuditEvent, Notification
 from sessions_app.chat.moderation import message_hide, message_report
 from sessions_app.chat.services import message_create
 
@@ -107,6 +107,18 @@ def test_the_desk_index_leaves_out_what_a_coordinator_must_not_touch(world, desk
     assert "/admin/k12/notification/add/" not in html
     assert desk.get("/admin/k12/notification/add/").status_code == 403
     assert desk.get("/admin/k12/notification/").status_code == 200
+
+
+def test_a_notification_is_read_only_on_the_desk_but_may_be_deleted(world, desk):
+    notification = Notification.objects.create(user=world.parent, kind="session_scheduled", title="Session scheduled")
+    page = f"/admin/k12/notification/{notification.id}/change/"
+    assert desk.get(page).status_code == 200
+    desk.post(page, {"title": "typed by hand"})
+    notification.refresh_from_db()
+    assert notification.title == "Session scheduled"
+    assert desk.get(f"/admin/k12/notification/{notification.id}/delete/").status_code == 200
+    desk.post(f"/admin/k12/notification/{notification.id}/delete/", {"post": "yes"})
+    assert not Notification.objects.filter(pk=notification.pk).exists()
 
 
 def test_the_students_without_a_tutor_tile_says_what_it_counts(world, desk):
