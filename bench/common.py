@@ -8,8 +8,11 @@ so, on the test's own database (``--database-url``) and Redis, as part of ``make
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -65,3 +68,27 @@ def manage(database_url: str, *args: str) -> None:
 
     argv = [sys.executable, "manage.py", *args, "-v", "0"]
     subprocess.run(argv, cwd=ROOT, env=app_env(database_url, ""), check=True, capture_output=True)
+
+
+def node_client(argv: list[str], on_phase: Callable[[str, int], None]) -> dict:
+    """Run a Node client of the benchmarks (``argv``: ``node <script> ...``) to its end. It prints
+    ``PHASE <name>`` as it passes a mark, where ``on_phase(name, its pid)`` samples the servers at
+    once, and last ``RESULT <json>``, which is returned. Its stderr is read on a thread of its own
+    (a full pipe would stall it) and shown when it ends without a result."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr: list[str] = []
+    threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True).start()
+    line = None
+    try:
+        for out in proc.stdout:
+            if out.startswith("PHASE "):
+                on_phase(out.split()[1], proc.pid)
+            elif out.startswith("RESULT "):
+                line = out
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if line is None:
+        raise RuntimeError(f"{Path(argv[1]).name} failed: {''.join(stderr)[-3000:]}")
+    return json.loads(line[len("RESULT ") :])

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import Database, add_arguments  # noqa: E402  (bench/common.py)
+from common import Database, add_arguments, node_client  # noqa: E402  (bench/common.py)
 from messages import peer_env, peer_prepare, peer_start  # noqa: E402  (bench/messages.py)
 
 from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
@@ -196,21 +196,7 @@ def node_clients(daphnes, http_port: int, data: dict, n_clients: int, messages: 
     argv += ["--post", f"http://127.0.0.1:{http_port}/api/sessions/{data['session']}/messages"]
     argv += ["--tokens", ",".join(data["tokens"]), "--sender-token", data["tokens"][0], "--session", data["session"]]
     argv += ["--clients", str(n_clients), "--messages", str(messages), "--rate", str(rate)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = None
-    try:
-        for out in proc.stdout:
-            if out.startswith("PHASE "):
-                on_phase(out.split()[1], proc.pid)
-            elif out.startswith("RESULT "):
-                line = out
-        proc.wait(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    if line is None:
-        raise RuntimeError(f"fanout_client.js failed: {proc.stderr.read()[-2000:]}")
-    r = json.loads(line[len("RESULT ") :])
+    r = node_client(argv, on_phase)
     return {
         "deliveries": r["deliveries"],
         "p50": r["latencyMs"]["p50"],

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import PG, Database, add_arguments  # noqa: E402
+from common import PG, Database, add_arguments, node_client  # noqa: E402
 from fanout import (  # noqa: E402
     PRODUCTION,
     SECRET,
@@ -156,37 +156,28 @@ def drive(config: dict, groups, rss_pids: list[int], on_kill=None, profile: tupl
     from the start mark to the end mark, or in a storm for STORM_PROFILE_SECONDS from the kill."""
     path = Path(tempfile.mkstemp(prefix="rooms-", suffix=".json")[1])
     path.write_text(json.dumps(config))
-    proc = subprocess.Popen(["node", str(CLIENT), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    marks, line = {}, None
+    marks = {}
     rss_idle = sum(rss_mib(p) for p in rss_pids)
     rss_joined = None
-    stderr: list[str] = []
-    threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True).start()
     spy = None
+
+    def on_phase(name: str, client_pid: int) -> None:
+        nonlocal rss_joined, spy
+        if name == "connected":
+            rss_joined = sum(rss_mib(p) for p in rss_pids)
+        elif name == "kill" and on_kill is not None:
+            on_kill()
+        if profile is not None and name == ("kill" if on_kill is not None else "start"):
+            spy = spy_start(*profile, STORM_PROFILE_SECONDS if on_kill is not None else None)
+        elif name == "end":
+            spy_stop(spy)
+        marks[name] = (cpu(groups()), _cpu_ticks([client_pid]))
+
     try:
-        for out in proc.stdout:
-            if out.startswith("PHASE "):
-                name = out.split()[1]
-                if name == "connected":
-                    rss_joined = sum(rss_mib(p) for p in rss_pids)
-                elif name == "kill" and on_kill is not None:
-                    on_kill()
-                if profile is not None and name == ("kill" if on_kill is not None else "start"):
-                    spy = spy_start(*profile, STORM_PROFILE_SECONDS if on_kill is not None else None)
-                elif name == "end":
-                    spy_stop(spy)
-                marks[name] = (cpu(groups()), _cpu_ticks([proc.pid]))
-            elif out.startswith("RESULT "):
-                line = out
-        proc.wait(timeout=600)
+        result = node_client(["node", str(CLIENT), str(path)], on_phase)
     finally:
         spy_stop(spy)
-        if proc.poll() is None:
-            proc.kill()
         path.unlink(missing_ok=True)
-    if line is None:
-        raise RuntimeError(f"rooms_client.js failed: {''.join(stderr)[-3000:]}")
-    result = json.loads(line[len("RESULT ") :])
     tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
     (before, client0), (after, client1) = marks["start"], marks["end"]
     messages = max(1, result["messages"])
