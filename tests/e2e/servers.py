@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,19 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listening on {port} after {timeout}s")
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 10) -> None:
+    """Ask a server we started to end (SIGTERM) and wait for it; kill it if it has not ended
+    within ``timeout`` seconds. Nothing to do if it never started or has ended."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class RedisServer:
@@ -96,13 +108,7 @@ class Daphne:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tests.e2e.servers import ROOT, free_port, wait_for_port
+from tests.e2e.servers import ROOT, free_port, stop_process, wait_for_port
 
 
 def render_nginx(tmp_path: Path, listen: int, api: int, ws: int, uploads: int | None, conf: str | None = None) -> Path:
@@ -79,14 +79,8 @@ class Gunicorn:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
 
 class Tricklers:

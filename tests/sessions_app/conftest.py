@@ -10,7 +10,6 @@ import io
 import math
 import os
 import re
-import socket
 import struct
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import requests
 from django.test import TestCase
 
 import k12.settings
+from tests.e2e.servers import free_port, stop_process
 
 # --- Media samples ----------------------------------------------------------------------------
 
@@ -210,12 +210,6 @@ def local_storage(settings, tmp_path) -> LocalStorage:
 # --- S3 (moto server) -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_until_serving(proc: subprocess.Popen, url: str, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -235,7 +229,7 @@ def moto_endpoint(tmp_path_factory):
     port), stopped at the end of the session."""
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     for _attempt in range(5):
-        port = _free_port()
+        port = free_port()
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -252,12 +246,7 @@ def moto_endpoint(tmp_path_factory):
     try:
         yield endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def production_s3_settings(env: dict[str, str]) -> dict:
