@@ -373,20 +373,12 @@ def start_gunicorn(args, workers: int, logdir: Path) -> tuple[Server, int]:
 def create_database(args) -> None:
     import psycopg
 
-    if args.database_url:  # given: emptied, kept
-        subprocess.run(
-            [str(BIN / "python"), "manage.py", "flush", "--noinput", "-v", "0"],
-            cwd=APP,
-            env=app_env(args),
-            check=True,
-            timeout=600,
-        )
-        return
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db}"')
+    if not args.database_url:  # made afresh; one given is emptied and kept
+        with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{args.db}"')
     subprocess.run(
-        [str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v", "0"],
+        [str(BIN / "python"), "manage.py", "flush" if args.database_url else "migrate", "--noinput", "-v", "0"],
         cwd=APP,
         env=app_env(args),
         check=True,
