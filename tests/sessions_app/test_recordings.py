@@ -410,6 +410,17 @@ def test_expired_links_are_refused(world, uploaded, settings):
     assert Client().get(playback_url(recording, scope="p")).status_code == 200
 
 
+def test_a_poster_link_to_a_recording_without_its_poster_is_not_found(world, api, local_storage):
+    poster = default_storage.save(f"recordings/{world.booking.id}/{uuid.uuid4()}.jpg", ContentFile(b"\xff\xd8jpeg"))
+    recording = stored_row(world, poster=poster)
+    poster_url = api(world.parent).get(url(world.booking)).json()[0]["poster_url"]
+    assert Client().get(poster_url).status_code == 200
+    SessionRecording.objects.filter(pk=recording.pk).update(poster="")
+    response = Client().get(poster_url)
+    assert response.status_code == 404
+    assert response.json()["detail"] == "This recording has no poster."
+
+
 def test_a_deleted_recordings_link_stops_working(
     world, api, uploaded, local_storage, django_capture_on_commit_callbacks
 ):

@@ -14,13 +14,15 @@ import pytest
 import requests
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
 from sessions_app.models import RecordingStatus, SessionRecording
+from sessions_app.recordings import playback
 from sessions_app.recordings.maintenance import recording_orphans_clean
 from tests.sessions_app.conftest import KEY, upload, upload_processed, url
+from tests.sessions_app.test_recordings import stored_row
 
 pytestmark = pytest.mark.usefixtures("s3_storage")
 
@@ -94,6 +96,23 @@ def test_refused_upload_stores_nothing_in_the_bucket(world, api, samples, s3_sto
     response = upload(api(world.tutor), world.booking, samples.script)
     assert response.status_code == 400
     assert s3_storage.keys() == [] and SessionRecording.objects.count() == 0
+
+
+def test_a_local_link_minted_before_the_switch_to_s3_hands_over_to_s3(world, api, s3_storage, monkeypatch):
+    recording = stored_row(world, poster=f"recordings/{world.booking.id}/{uuid.uuid4()}.jpg")
+    s3_storage.client.put_object(Bucket=s3_storage.bucket, Key=recording.poster, Body=b"\xff\xd8jpeg")
+    with monkeypatch.context() as local:
+        local.setattr(playback, "storage_is_s3", lambda storage: False)
+        listed = api(world.parent).get(url(world.booking)).json()[0]
+    for link, key, body in (
+        (listed["file_url"], recording.storage_key, b"x" * 1000),
+        (listed["poster_url"], recording.poster, b"\xff\xd8jpeg"),
+    ):
+        assert link.startswith("http://testserver/api/recordings/"), link
+        response = Client().get(link)
+        assert response.status_code == 302
+        assert response["Location"].startswith(f"{s3_storage.endpoint}/{s3_storage.bucket}/{key}?")
+        assert requests.get(response["Location"], timeout=10).content == body
 
 
 def test_delete_removes_the_object_and_the_link_stops_working(
