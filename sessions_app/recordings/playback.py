@@ -183,9 +183,11 @@ async def _achunks(fh, start: int, length: int):
 
 
 def _linked_recording(request: HttpRequest, recording_id: str, part: str):
-    """The ready recording a valid, unexpired signed link to ``part`` names, with the link's
-    expiry, the time now and the link's scope; or the refusal to send (403 for a bad or expired link, 404 once
-    the recording is gone or consent was withdrawn)."""
+    """``(recording, storage, seconds left)``: the ready recording a valid, unexpired signed link
+    to ``part`` names, on local disk. Otherwise the response to send instead: a refusal (403 for a
+    bad or expired link, 404 once the recording or its poster is gone or consent was withdrawn),
+    or on S3 a redirect to S3's own link for what is left of this one (a local link minted before
+    the switch to S3)."""
     expires_raw = request.GET.get("expires", "")
     signature = request.GET.get("signature", "")
     scope = request.GET.get("scope", "")
@@ -208,7 +210,13 @@ def _linked_recording(request: HttpRequest, recording_id: str, part: str):
         return _detail(404, "Recording not found.")
     if not permissions.can_play_with_link(scope, recording):
         return _detail(404, "Recording not available: consent to record has been withdrawn.")
-    return recording, expires, now, scope
+    if part == POSTER and not recording.poster:
+        return _detail(404, "This recording has no poster.")
+    left = expires - now
+    storage = recording_storage()
+    if storage_is_s3(storage):
+        return HttpResponseRedirect(playback_url(recording, scope=scope, part=part, ttl=max(1, int(left))))
+    return recording, storage, left
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -217,12 +225,7 @@ def recording_poster(request: HttpRequest, recording_id: str) -> HttpResponse:
     checked = _linked_recording(request, recording_id, POSTER)
     if isinstance(checked, HttpResponse):
         return checked
-    recording, expires, now, scope = checked
-    if not recording.poster:
-        return _detail(404, "This recording has no poster.")
-    storage = recording_storage()
-    if storage_is_s3(storage):
-        return HttpResponseRedirect(playback_url(recording, scope=scope, part=POSTER, ttl=max(1, int(expires - now))))
+    recording, storage, left = checked
     try:
         with storage.open(recording.poster, "rb") as fh:
             data = fh.read()
@@ -230,7 +233,7 @@ def recording_poster(request: HttpRequest, recording_id: str) -> HttpResponse:
         return _detail(404, "Recording not found.")
     response = HttpResponse(b"" if request.method == "HEAD" else data, content_type="image/jpeg")
     response["Content-Length"] = str(len(data))
-    response["Cache-Control"] = f"private, max-age={max(0, int(expires - now))}"
+    response["Cache-Control"] = f"private, max-age={max(0, int(left))}"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
@@ -241,11 +244,7 @@ def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
     checked = _linked_recording(request, recording_id, FILE)
     if isinstance(checked, HttpResponse):
         return checked
-    recording, expires, now, scope = checked
-    storage = recording_storage()
-    if storage_is_s3(storage):
-        # A local link minted before the switch to S3: hand over to S3 for what is left of it.
-        return HttpResponseRedirect(playback_url(recording, scope=scope, ttl=max(1, int(expires - now))))
+    recording, storage, left = checked
     try:
         fh = storage.open(recording.file.name, "rb")
     except FileNotFoundError:
@@ -270,7 +269,7 @@ def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
     if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Disposition"] = content_disposition_header(False, recording.filename or "recording")
-    response["Cache-Control"] = f"private, max-age={max(0, int(expires - now))}"
+    response["Cache-Control"] = f"private, max-age={max(0, int(left))}"
     # Served from the API's origin: never let the bytes act as a document.
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
