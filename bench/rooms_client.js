@@ -184,6 +184,35 @@ function caughtUp(s, n) {
   if (s.missing && s.missing.size && s.missing.delete(n) && !s.missing.size) s.caughtUpAt = performance.now();
 }
 
+// One socket's join, either protocol: it settles once, fails (closing the socket) unless joined
+// within JOIN_TIMEOUT_MS, and once joined the socket's end counts as a lost server.
+function joinAttempt(s, resolve, reject, close) {
+  let settled = false;
+  let live = false;
+  const fail = (err) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    close();
+    reject(err);
+  };
+  const timer = setTimeout(() => fail(new Error('not joined in time')), JOIN_TIMEOUT_MS);
+  const done = () => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    live = true;
+    joined(s);
+    resolve();
+  };
+  const ended = (how) => {
+    counters.closes++;
+    if (live) lost(s);
+    else fail(new Error(`${how} before joined`));
+  };
+  return { fail, done, ended };
+}
+
 function connectSio(s) {
   return new Promise((resolve, reject) => {
     const socket = io(`${cfg.urls[s.urlIndex]}/encounters`, {
@@ -194,42 +223,21 @@ function connectSio(s) {
       extraHeaders: { origin: 'http://127.0.0.1' },
     });
     s.socket = socket;
-    let settled = false;
-    let live = false; // joined: a disconnect from now on is a lost server
-    const fail = (err) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.close();
-      reject(err);
-    };
-    const timer = setTimeout(() => fail(new Error('not joined in time')), JOIN_TIMEOUT_MS);
-    const done = () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      live = true;
-      joined(s);
-      resolve();
-    };
+    const attempt = joinAttempt(s, resolve, reject, () => socket.close());
     socket.on('connect', () => {
       mark(s, 'ready');
       const data = { sessionId: s.room.id };
       if (cfg.after && s.lastId) data.after = s.lastId;
       joining(s);
-      if (cfg.ack) socket.emit('joinSession', data, done);
+      if (cfg.ack) socket.emit('joinSession', data, () => attempt.done());
       else {
         socket.emit('joinSession', data);
-        done();
+        attempt.done();
       }
     });
     socket.on('newMessage', (m) => onMessage(s, m));
-    socket.on('connect_error', (err) => fail(err));
-    socket.on('disconnect', () => {
-      counters.closes++;
-      if (live) lost(s);
-      else fail(new Error('disconnected before joined'));
-    });
+    socket.on('connect_error', (err) => attempt.fail(err));
+    socket.on('disconnect', () => attempt.ended('disconnected'));
   });
 }
 
@@ -238,16 +246,7 @@ function connectWs(s) {
     const url = `${cfg.urls[s.urlIndex].replace(/^http/, 'ws')}/ws/encounters/`;
     const ws = new WebSocket(url, { origin: 'http://127.0.0.1', perMessageDeflate: false });
     s.socket = ws;
-    let settled = false;
-    let live = false; // joined: a close from now on is a lost server
-    const fail = (err) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      ws.terminate();
-      reject(err);
-    };
-    const timer = setTimeout(() => fail(new Error('not joined in time')), JOIN_TIMEOUT_MS);
+    const attempt = joinAttempt(s, resolve, reject, () => ws.terminate());
     ws.on('open', () => {
       mark(s, 'open');
       ws.send(JSON.stringify({ type: 'auth', token: s.token }));
@@ -262,21 +261,11 @@ function connectWs(s) {
         ws.send(JSON.stringify(join));
       } else if (frame.type === 'joined') {
         for (const m of frame.missed) onMessage(s, m);
-        if (!settled) {
-          settled = true;
-          live = true;
-          clearTimeout(timer);
-          joined(s);
-          resolve();
-        }
+        attempt.done();
       } else if (frame.type === 'newMessage') onMessage(s, frame.message);
     });
-    ws.on('error', (err) => fail(err));
-    ws.on('close', () => {
-      counters.closes++;
-      if (live) lost(s);
-      else fail(new Error('closed before joined'));
-    });
+    ws.on('error', (err) => attempt.fail(err));
+    ws.on('close', () => attempt.ended('closed'));
   });
 }
 
