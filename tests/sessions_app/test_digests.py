@@ -118,3 +118,44 @@ def test_a_message_everyone_is_in_the_room_for_costs_no_digest_statement(
         for user in (world.student_user, world.tutor):
             presence.left(world.booking.id, user.id, "socket-1")
     assert not digests.MessageDigest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_message_while_the_absent_ones_digests_are_pending_costs_no_digest_work(
+    world, api, monkeypatch, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    """A pending digest already covers every message after its first one, so noting the next
+    message changes nothing: no presence read, no statement."""
+    client = api(world.parent)
+    url = f"/api/sessions/{world.booking.id}/messages"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url, {"text": "first"}, format="json").status_code == 201
+    reads = []
+    real = presence.users_present
+    monkeypatch.setattr(presence, "users_present", lambda session_id: reads.append(session_id) or real(session_id))
+    # the viewer and the session, the message; nothing on commit reaches the database or presence
+    with django_assert_num_queries(2), django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url, {"text": "second"}, format="json").status_code == 201
+    assert reads == []
+    digest_rows = digests.MessageDigest.objects.filter(session=world.booking).values_list("user_id", "first_seq")
+    assert sorted(digest_rows) == sorted([(world.tutor.id, 1), (world.student_user.id, 1)])
+
+
+@pytest.mark.django_db
+def test_a_digest_sent_in_this_process_lets_the_next_message_mark_a_new_one(world, django_capture_on_commit_callbacks):
+    first = send(world, world.tutor, "one", django_capture_on_commit_callbacks)
+    assert digests.digests_send_due(now=first.created_at + timedelta(minutes=11)) == 2
+    second = send(world, world.tutor, "two", django_capture_on_commit_callbacks)
+    pending = digests.MessageDigest.objects.filter(session=world.booking, due_at__isnull=False)
+    assert sorted(pending.values_list("first_seq", flat=True)) == [second.seq, second.seq]
+
+
+@pytest.mark.django_db
+def test_a_digest_another_process_marked_keeps_its_first_message(world, django_capture_on_commit_callbacks):
+    """Rows another server process marked due are kept as they are, and their time is the one
+    this process remembers."""
+    first = send(world, world.tutor, "one", django_capture_on_commit_callbacks)
+    digests.forget_pending()  # as if the first had been noted by another process
+    send(world, world.tutor, "two", django_capture_on_commit_callbacks)
+    rows = digests.MessageDigest.objects.filter(session=world.booking).values_list("first_seq", "due_at")
+    assert sorted(rows) == [(first.seq, first.created_at + digests.DIGEST_DELAY)] * 2
