@@ -1,5 +1,5 @@
 """Live fan-out: N WebSocket clients in one session room, spread over two daphne processes that
-share Redis; one sender posts numbered messages over REST (gunicorn, the production layout);
+share Redis; one sender posts numbered messages over REST (granian, the production layout);
 prints delivery latency (from the start of the POST to receipt) median/p99/max, lost and
 duplicated counts, and the servers' memory.
 
@@ -34,6 +34,7 @@ from common import Database, add_arguments, node_client  # noqa: E402  (bench/co
 from messages import peer_env, peer_prepare, peer_start  # noqa: E402  (bench/messages.py)
 
 from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
+from tests.e2e.slow_clients import rest_command  # noqa: E402
 
 DB = "k12_bench_fanout"
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
@@ -177,11 +178,11 @@ def _postgres_pids() -> list[int]:
     return [int(p) for p in subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()]
 
 
-def cpu_snapshot(daphnes, gunicorn, redis) -> dict[str, int]:
+def cpu_snapshot(daphnes, rest, redis) -> dict[str, int]:
     """CPU ticks so far, per part of the system (the client's own come from its rusage)."""
     return {
         "daphnes": _cpu_ticks([p for d in daphnes for p in _tree(d.proc.pid)]),
-        "gunicorn": _cpu_ticks(_tree(gunicorn.pid)),
+        "rest": _cpu_ticks(_tree(rest.pid)),
         "postgres": _cpu_ticks(_postgres_pids()),
         "redis": _cpu_ticks([redis.proc.pid]) if getattr(redis, "proc", None) else 0,
     }
@@ -213,25 +214,26 @@ def node_clients(daphnes, http_port: int, data: dict, n_clients: int, messages: 
 
 
 def start_servers(env: dict, logdir: Path) -> tuple[list[Daphne], subprocess.Popen, int]:
-    """Two daphne processes (/ws/, /socket.io/) and gunicorn with two workers (REST), as in
-    production; returns them and gunicorn's port, once it listens."""
+    """Two daphne processes (/ws/, /socket.io/) and the REST process with two workers
+    (docker/Dockerfile's granian), as in production; returns them and the REST port, once it
+    listens."""
     daphnes = [Daphne(env, log=logdir / f"daphne{k}.log").start() for k in (1, 2)]
     http_port = free_port()
-    gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{http_port}", "k12.wsgi:application"],
+    rest = subprocess.Popen(
+        rest_command(http_port, ["--workers", "2"]),
         cwd=ROOT,
-        env={**env, "DB_POOL_MAX": "1"},  # sync workers: one pooled connection each
-        stdout=open(logdir / "gunicorn.log", "ab"),  # noqa: SIM115
+        env={**env, "DB_POOL_MAX": "1"},  # one Python thread per worker: one pooled connection each
+        stdout=open(logdir / "rest.log", "ab"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(http_port, gunicorn)
+        wait_for_port(http_port, rest)
     except BaseException:
-        gunicorn.kill()
+        rest.kill()
         for d in daphnes:
             d.stop()
         raise
-    return daphnes, gunicorn, http_port
+    return daphnes, rest, http_port
 
 
 def run(n_clients: int, messages: int, rate: float, processes: int, client: str, db: Database) -> dict:
@@ -242,7 +244,7 @@ def run(n_clients: int, messages: int, rate: float, processes: int, client: str,
     env = app_env(db.url, redis.url, JWT_ACCESS_MINUTES="120", **PRODUCTION)
     logdir = Path(tempfile.mkdtemp(prefix="k12-fanout-"))
     print(f"  (server logs in {logdir})", flush=True)
-    daphnes, gunicorn, http_port = start_servers(env, logdir)
+    daphnes, rest, http_port = start_servers(env, logdir)
     try:
         rss_before = [rss_mib(d.proc.pid) for d in daphnes]
         if client == "node":
@@ -260,7 +262,7 @@ def run(n_clients: int, messages: int, rate: float, processes: int, client: str,
                 marks: dict[str, tuple[dict, float]] = {}
 
                 def on_phase(name: str, client_pid: int) -> None:
-                    marks[name] = (cpu_snapshot(daphnes, gunicorn, redis), _cpu_ticks([client_pid]))
+                    marks[name] = (cpu_snapshot(daphnes, rest, redis), _cpu_ticks([client_pid]))
 
                 result = node_clients(daphnes, http_port, data, n_clients, messages, rate, on_phase)
                 (before, node0), (after, node1) = marks["start"], marks["end"]
@@ -340,8 +342,8 @@ def run(n_clients: int, messages: int, rate: float, processes: int, client: str,
             "rss_peak": sum(peak),
         }
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=10)
+        rest.terminate()
+        rest.wait(timeout=10)
         for d in daphnes:
             d.stop()
         redis.stop()
@@ -412,7 +414,7 @@ def main() -> None:
 
 def _main(args) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    print(f"fan-out: {args.messages} messages at {args.rate}/s, two daphne processes + Redis, POST via gunicorn")
+    print(f"fan-out: {args.messages} messages at {args.rate}/s, two daphne processes + Redis, POST via granian")
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min), cores: {os.cpu_count()}, busy cores: {args.busy_cores}")
     header = (
         f"{'clients':>7} {'deliveries':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>5} {'dup':>4} "

@@ -1,6 +1,6 @@
 """Load: N concurrent users on a production-like layout on this machine, for a fixed time.
 
-Layout: PostgreSQL, a Redis of its own, two app nodes (each a gunicorn for REST and a daphne
+Layout: PostgreSQL, a Redis of its own, two app nodes (each a granian for REST and a daphne
 for /ws/, as in docker/compose.yaml). Each virtual user holds a live-room socket on its node
 and, between short pauses, reads a page of messages (70%) or posts one (30%) over REST. Every
 posted message must reach every socket in its session: at the end each user's received ids are
@@ -40,42 +40,43 @@ from common import Database, add_arguments  # noqa: E402
 from fanout import DB, PRODUCTION, SECRET, setup_database  # noqa: E402
 
 from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
+from tests.e2e.slow_clients import rest_command  # noqa: E402
 
 
 class Node:
-    """One app node: gunicorn (REST) + daphne (/ws/)."""
+    """One app node: granian (REST) + daphne (/ws/)."""
 
     def __init__(self, env: dict[str, str]):
         self.env = env
         self.http_port = free_port()
         self.daphne = Daphne(env)
-        self.gunicorn: subprocess.Popen | None = None
+        self.rest: subprocess.Popen | None = None
 
     def start(self) -> Node:
-        self.gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{self.http_port}", "k12.wsgi:application"],
+        self.rest = subprocess.Popen(
+            rest_command(self.http_port, ["--workers", "2"]),
             cwd=ROOT,
-            env={**self.env, "DB_POOL_MAX": "1"},  # sync workers: one pooled connection each
+            env={**self.env, "DB_POOL_MAX": "1"},  # one Python thread per worker: one pooled connection each
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         self.daphne.start()
-        wait_for_port(self.http_port, self.gunicorn)
+        wait_for_port(self.http_port, self.rest)
         return self
 
     def kill(self) -> None:
-        if self.gunicorn and self.gunicorn.poll() is None:
-            os.killpg(self.gunicorn.pid, signal.SIGKILL)
-            self.gunicorn.wait()
+        if self.rest and self.rest.poll() is None:
+            os.killpg(self.rest.pid, signal.SIGKILL)
+            self.rest.wait()
         if self.daphne.proc and self.daphne.proc.poll() is None:
             self.daphne.proc.kill()
             self.daphne.proc.wait()
 
     def stop(self) -> None:
-        if self.gunicorn and self.gunicorn.poll() is None:
-            self.gunicorn.terminate()
-            self.gunicorn.wait(timeout=15)
+        if self.rest and self.rest.poll() is None:
+            self.rest.terminate()
+            self.rest.wait(timeout=15)
         self.daphne.stop()
 
     @property
@@ -249,7 +250,7 @@ def run(users: int, seconds: int, fault: str | None, processes: int, db: Databas
                 fault_note = "Redis stopped for 10 s at mid-run"
             elif fault == "kill":
                 nodes[1].kill()
-                fault_note = "node 2 (gunicorn + daphne) killed with SIGKILL at mid-run"
+                fault_note = "node 2 (granian + daphne) killed with SIGKILL at mid-run"
             fault_window = (began, time.time())
         outcome = [u for _ in workers for u in results.get(timeout=seconds + 180)]
         for w in workers:
@@ -369,7 +370,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.users, args.seconds, args.processes = [4], 3, 1
-    print(f"load: {args.seconds} s per run, 2 nodes (gunicorn -w 2 + daphne each), Redis, PostgreSQL")
+    print(f"load: {args.seconds} s per run, 2 nodes (granian --workers 2 + daphne each), Redis, PostgreSQL")
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min), cores: {os.cpu_count()}")
     for users in args.users:
         db = Database(DB, args.database_url)

@@ -11,11 +11,13 @@ What it does, in order:
    migrates it, and loads one session per size with INSERT ... SELECT generate_series: per-session
    ``seq`` 1..N, ``last_message_seq = N``, three senders in turn, the peer fixture's phrases as
    texts. Plus a fourth session of 100 messages, used only by the wrk comparison.
-2. Starts the app the production way for REST: gunicorn, sync workers, ``k12.wsgi``, DEBUG off with
+2. Starts the app the production way for REST: docker/Dockerfile's command (granian's WSGI
+   workers, one Python thread each, ``k12.wsgi``; ``--server gthread|sync`` runs gunicorn
+   instead, for comparison), DEBUG off with
    an explicit secret and hosts, a pooled connection per worker (``DB_POOL_MAX=1``), the Redis
    channel layer (every POST's broadcast goes through it), on a free loopback port.
-3. Over real HTTP (one sequential client, a new connection per request as gunicorn's sync worker
-   closes it), interleaving sizes and kinds: the newest page (limit 100), a middle page by cursor
+3. Over real HTTP (one sequential client, a new connection per request), interleaving sizes and
+   kinds: the newest page (limit 100), a middle page by cursor
    (``before=<id of message N/2>``), a POST. Median and p99 per size, the 1,000,000/100 ratio.
 4. The SQL each request runs and ``EXPLAIN (ANALYZE, BUFFERS)`` of the page queries at 1,000,000.
 5. wrk (2 threads, 16 connections, 10 s, ``--timeout 10s``, the same for both sides), medians of
@@ -24,7 +26,7 @@ What it does, in order:
    have been copied and set up beforehand (``./setup.sh``); this script reloads its fixture
    (``./db.sh``) and starts it (``./start.sh``). GETs run before POSTs, so the peer's session still
    has exactly 100 messages (it returns all of them).
-6. Optionally (``--sweep-workers 2,3,4``) one GET and one POST wrk run per gunicorn worker count.
+6. Optionally (``--sweep-workers 2,3,4``) one GET and one POST wrk run per worker count.
 
 Every server it starts is stopped on exit, also on failure or Ctrl-C; every wait and loop has a
 deadline. Nothing is downloaded.
@@ -57,6 +59,9 @@ from urllib.parse import urlsplit
 from common import add_arguments  # bench/common.py
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.e2e.slow_clients import rest_command  # noqa: E402  (docker/Dockerfile's REST process)
+
 BIN = ROOT / ".venv" / "bin"
 APP = ROOT  # the tree whose code is measured: the work tree, or with --snapshot an export of HEAD
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
@@ -266,7 +271,7 @@ class Server:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
-        # gunicorn's workers leave with their master; make sure nothing of the group is left.
+        # the REST server's workers leave with their master; make sure nothing of the group is left.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         if self in _SERVERS:
@@ -334,7 +339,7 @@ def app_env(args) -> dict:
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="bench-" + "k" * 50,
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-        # TLS ends at the proxy in production; here the client talks to gunicorn directly.
+        # TLS ends at the proxy in production; here the client talks to the REST process directly.
         DJANGO_SECURE_SSL_REDIRECT="0",
         JWT_ACCESS_MINUTES=str(24 * 60),
         # The per-user POST limit (60/min by default) stays in the request path (one Redis INCR a
@@ -346,26 +351,31 @@ def app_env(args) -> dict:
     return env
 
 
-def start_gunicorn(args, workers: int, logdir: Path) -> tuple[Server, int]:
+def start_rest(args, workers: int, logdir: Path) -> tuple[Server, int]:
+    """The REST process with ``workers`` workers: production's (docker/Dockerfile), or gunicorn."""
     port = free_port()
-    argv = [
-        str(BIN / "gunicorn"),
-        "k12.wsgi:application",
-        "--worker-class",
-        args.worker_class,
-        *(["--threads", "1", "--keep-alive", "5"] if args.worker_class == "gthread" else []),
-        "--workers",
-        str(workers),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--backlog",
-        "256",
-        "--graceful-timeout",
-        "5",
-        "--log-level",
-        "warning",
-    ]
-    server = Server(f"gunicorn x{workers}", argv, cwd=APP, env=app_env(args), log=logdir / "gunicorn.log").start()
+    if args.server == "granian":
+        argv = rest_command(port, ["--workers", str(workers), "--backlog", "256"])
+        argv[0] = str(BIN / "python")
+    else:
+        argv = [
+            str(BIN / "gunicorn"),
+            "k12.wsgi:application",
+            "--worker-class",
+            args.server,
+            *(["--threads", "1", "--keep-alive", "5"] if args.server == "gthread" else []),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--backlog",
+            "256",
+            "--graceful-timeout",
+            "5",
+            "--log-level",
+            "warning",
+        ]
+    server = Server(f"{args.server} x{workers}", argv, cwd=APP, env=app_env(args), log=logdir / "rest.log").start()
     wait_http(server, port, "/healthz", {})
     return server, port
 
@@ -830,7 +840,7 @@ _BOILERPLATE += ("(wsgiapp.py)",)
 
 
 def profile(server: Server, url: str, script: str, token: str, seconds: int, logdir: Path) -> list[str]:
-    """py-spy (sampling, all gunicorn workers) during a wrk run with the comparison's settings.
+    """py-spy (sampling, all REST workers) during a wrk run with the comparison's settings.
     Returns the frames that hold the most samples, inclusive and self."""
     spy = BIN / "py-spy"
     if not spy.exists():
@@ -932,6 +942,7 @@ def versions() -> str:
     return "; ".join(
         [
             f"Python {sys.version.split()[0]}",
+            first_line([str(BIN / "granian"), "--version"]),
             first_line([str(BIN / "gunicorn"), "--version"]),
             first_line(["psql", "--version"]),
             f"node {first_line(['node', '-v'])}",
@@ -946,12 +957,13 @@ def main() -> int:
     parser.add_argument("--db", default="k12_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--sizes", default="100,10000,1000000")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (see README, Benchmarks)")
+    parser.add_argument("--workers", type=int, default=3, help="REST workers (see README, Benchmarks)")
     parser.add_argument(
-        "--worker-class",
-        default="gthread",
-        choices=["gthread", "sync"],
-        help="gthread (one thread, keep-alive: production's REST tier) or sync (a connection per request)",
+        "--server",
+        default="granian",
+        choices=["granian", "gthread", "sync"],
+        help="granian (docker/Dockerfile: production's REST tier), or gunicorn's gthread (one thread, "
+        "keep-alive) or sync (a connection per request) workers, for comparison",
     )
     parser.add_argument("--samples", type=int, default=400, help="measured rounds of the latency part")
     parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/nest-seed"))
@@ -970,7 +982,7 @@ def main() -> int:
         help="measure the committed HEAD (git archive to a temporary folder), not the work tree",
     )
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the gunicorn workers during an extra GET and POST wrk run"
+        "--profile", action="store_true", help="py-spy the REST workers during an extra GET and POST wrk run"
     )
     parser.add_argument("--save", action="store_true", help="also write bench/results/messages-<date>.txt")
     add_arguments(parser)
@@ -1025,11 +1037,11 @@ def main() -> int:
 
         say()
         say(
-            f"## Our app: gunicorn {args.workers} {args.worker_class} workers on k12.wsgi, DEBUG off, "
+            f"## Our app: {args.server}, {args.workers} workers on k12.wsgi, DEBUG off, "
             "pooled connections (DB_POOL_MAX=1), "
             "Redis channel layer"
         )
-        server, port = start_gunicorn(args, args.workers, logdir)
+        server, port = start_rest(args, args.workers, logdir)
         say(f"  listening on 127.0.0.1:{port}")
         say()
         say(
@@ -1117,8 +1129,8 @@ def main() -> int:
                 f"{len(pbody):,} bytes"
             )
             say(
-                f"  ours: gunicorn x{args.workers} on :{port}, GET {ours_path} -> {len(json.loads(obody))} messages, "
-                f"{len(obody):,} bytes"
+                f"  ours: {args.server} x{args.workers} on :{port}, GET {ours_path} -> "
+                f"{len(json.loads(obody))} messages, {len(obody):,} bytes"
             )
             say(f"  {args.reps} runs per side and kind after {args.warmup} s of unmeasured load each; GETs first")
             targets = [
@@ -1178,12 +1190,12 @@ def main() -> int:
 
         if args.sweep_workers:
             say()
-            say("## gunicorn worker count: one GET and one POST wrk run per count (same settings)")
+            say(f"## {args.server} worker count: one GET and one POST wrk run per count (same settings)")
             rows = []
             ours_wrk = next(s for s in fx["sessions"] if s["label"] == "wrk")
             ours_sweep = next(s for s in fx["sessions"] if s["label"] == "sweep")
             for w in [int(x) for x in args.sweep_workers.split(",")]:
-                srv, p = start_gunicorn(args, w, logdir)
+                srv, p = start_rest(args, w, logdir)
                 cells = [str(w)]
                 for kind, script, sess in (("GET", "get.lua", ours_sweep), ("POST", "post.lua", ours_wrk)):
                     t = Target("ours", srv, p, f"/api/sessions/{sess['id']}/messages", fx["token"], args.db)

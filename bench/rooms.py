@@ -203,13 +203,13 @@ def run_ours(
     env = app_env(db.url, redis.url, **extra)
     rooms = our_rooms(room_sizes, db)
     logdir = Path(tempfile.mkdtemp(prefix="k12-rooms-"))
-    daphnes, gunicorn, http_port = start_servers(env, logdir)
+    daphnes, rest, http_port = start_servers(env, logdir)
     try:
         daphne_pids = [d.proc.pid for d in daphnes]
 
         def groups():
             g = {f"daphne{k + 1}": [d.proc.pid] if d.proc else [] for k, d in enumerate(daphnes)}
-            g.update(gunicorn=_tree(gunicorn.pid), postgres=backends(db.name), redis=[redis.proc.pid])
+            g.update(rest=_tree(rest.pid), postgres=backends(db.name), redis=[redis.proc.pid])
             return g
 
         def kill():
@@ -230,8 +230,8 @@ def run_ours(
         spy = (daphne_pids[0], profile / f"py-spy-ours-{protocol}-daphne1.txt") if profile else None
         return drive(config, groups, daphne_pids, on_kill=kill if storm else None, profile=spy)
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=15)
+        rest.terminate()
+        rest.wait(timeout=15)
         for d in daphnes:
             if d.proc is not None and d.proc.poll() is not None:
                 d.proc = None
@@ -370,7 +370,7 @@ def main() -> None:
             db = Database(DB, args.database_url)
             report(mode, run_ours(protocol, room_sizes, args.seconds, args.period, args.storm, db, args.profile))
         print(f"          (load after: {os.getloadavg()[0]:.2f})", flush=True)
-    print("ours: two daphne processes + Redis, POST via gunicorn -w 2; peer: one node process.")
+    print("ours: two daphne processes + Redis, POST via granian --workers 2; peer: one node process.")
 
 
 if __name__ == "__main__":

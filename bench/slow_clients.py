@@ -7,7 +7,7 @@ trickle a recording upload, and a real upload is made meanwhile.
 
 "before" is the proxy and REST process as they were (docker/nginx.conf at 7bb7641: request
 bodies not buffered; gunicorn -w 3 --timeout 600 serving uploads too); "after" is the
-repository's docker/nginx.conf and the processes of docker/compose.yaml (REST: gunicorn -w 3;
+repository's docker/nginx.conf and the processes of docker/compose.yaml (REST: docker/Dockerfile's granian, 3 workers;
 uploads: gunicorn gthread, 2 x 8 threads). Prints, for each, /healthz and GET /api/me:
 answered, failed (no answer within --timeout), p50 and p99 of the answered, and whether the
 upload in flight completed; the figures also go to bench/results/slow_clients-<date>.txt.
@@ -34,6 +34,7 @@ from fanout import DB, PRODUCTION, setup_database  # noqa: E402
 
 from tests.e2e.servers import app_env, free_port  # noqa: E402
 from tests.e2e.slow_clients import (  # noqa: E402
+    Granian,
     Gunicorn,
     Nginx,
     percentile,
@@ -70,7 +71,7 @@ def scenario(label: str, env: dict, ids: dict, probes: int, timeout: float, medi
             uploads_port = None
         else:
             conf = None
-            rest = Gunicorn(dict(env, DB_POOL_MAX="1"), ["-w", "3", "--timeout", "60"]).start()
+            rest = Granian(dict(env, DB_POOL_MAX="1"), ["--workers", "3"]).start()
             uploads = Gunicorn(dict(env, DB_POOL_MAX="8"), ["-k", "gthread", "-w", "2", "--threads", "8"]).start()
             servers += [rest, uploads]
             uploads_port = uploads.port

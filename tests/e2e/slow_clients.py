@@ -1,9 +1,10 @@
 """The production proxy under slow clients, for tests/e2e/test_deploy.py and bench/slow_clients.py:
-docker/nginx.conf rendered for local ports in front of gunicorn processes, clients that trickle
+docker/nginx.conf rendered for local ports in front of the REST and upload processes, clients that trickle
 request bodies a byte at a time, and probes that time ordinary requests meanwhile."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -60,16 +61,19 @@ class Nginx:
 
 
 class Gunicorn:
-    """gunicorn serving k12.wsgi; ``args`` as in docker/Dockerfile or compose.yaml."""
+    """gunicorn serving k12.wsgi; ``args`` as in compose.yaml's upload pool."""
 
     def __init__(self, env: dict[str, str], args: list[str]):
         self.env, self.args = env, args
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", *self.args, "k12.wsgi:application"]
+
     def start(self) -> Gunicorn:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", *self.args, "k12.wsgi:application"],
+            self.command(),
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
@@ -81,6 +85,33 @@ class Gunicorn:
     def stop(self) -> None:
         stop_process(self.proc)
         self.proc = None
+
+
+def dockerfile_command() -> list[str]:
+    """docker/Dockerfile's CMD: the REST process of production."""
+    text = (ROOT / "docker" / "Dockerfile").read_text()
+    return json.loads(text[text.index("\nCMD ") + 5 :].replace("\\\n", " ").splitlines()[0])
+
+
+def rest_command(port: int, args: list[str] = ()) -> list[str]:
+    """The REST process as docker/Dockerfile runs it (granian serving k12.wsgi), on a local
+    ``port``, with ``args`` (``--workers 2``, say) in place of the Dockerfile's values."""
+    argv = dockerfile_command()
+    options = {"--host": "127.0.0.1", "--port": str(port), "--log-level": "warning"}
+    options.update(zip(args[::2], args[1::2], strict=True))
+    for name, value in options.items():
+        if name in argv:
+            argv[argv.index(name) + 1] = value
+        else:
+            argv[-1:-1] = [name, value]
+    return [sys.executable, "-m", *argv]
+
+
+class Granian(Gunicorn):
+    """``rest_command`` as a server of the tests."""
+
+    def command(self) -> list[str]:
+        return rest_command(self.port, self.args)
 
 
 class Tricklers:

@@ -1,5 +1,6 @@
-"""The production layout, as far as this machine can run it: docker/nginx.conf in front of a
-gunicorn (REST) and a daphne (/ws/), and the compose file's shape. (No Docker engine here.)"""
+"""The production layout, as far as this machine can run it: docker/nginx.conf in front of the
+REST process (docker/Dockerfile's command), the upload pool and a daphne (/ws/), and the compose
+file's shape. (No Docker engine here.)"""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.e2e.servers import ROOT, free_port
 from tests.e2e.slow_clients import (
+    Granian,
     Gunicorn,
     Nginx,
+    dockerfile_command,
     render_nginx,
     timed_gets,
     trickle_the_adversarial_load,
@@ -32,10 +35,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live"), pytest.mark.djan
 
 @pytest.fixture
 def gunicorn(daphnes, tmp_path):
-    """The REST process (sync workers, as docker/Dockerfile) and the upload pool (threads, as
-    compose.yaml's `uploads`), both serving this project."""
+    """The REST process (docker/Dockerfile's command, two workers) and the upload pool (threads,
+    as compose.yaml's `uploads`), both serving this project."""
     env = dict(daphnes[0].env, MEDIA_ROOT=str(tmp_path / "media"))
-    rest = Gunicorn(dict(env, DB_POOL_MAX="1"), ["-w", "2", "--timeout", "60"]).start()
+    rest = Granian(dict(env, DB_POOL_MAX="1"), ["--workers", "2"]).start()
     uploads = Gunicorn(dict(env, DB_POOL_MAX="8"), ["-k", "gthread", "-w", "1", "--threads", "8"]).start()
     yield SimpleNamespace(port=rest.port, uploads=uploads.port)
     rest.stop()
@@ -134,7 +137,10 @@ def test_compose_file_describes_the_production_layout():
         assert env["DATABASE_URL"].startswith("postgres://") and env["AWS_STORAGE_BUCKET_NAME"]
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     # a pooled connection per thread that uses the database (DB_CONN_MAX_AGE unset: the pool keeps them)
-    assert services["api"]["environment"]["DB_POOL_MAX"] == "1"  # sync workers
+    # the REST process: granian's WSGI workers, one Python thread each, so one connection each
+    rest = dockerfile_command()
+    assert rest[:3] == ["granian", "--interface", "wsgi"] and rest[-1] == "k12.wsgi:application"
+    assert rest[rest.index("--blocking-threads") + 1] == services["api"]["environment"]["DB_POOL_MAX"] == "1"
     assert services["ws"]["environment"]["DB_POOL_MAX"] == services["ws"]["environment"]["ASGI_THREADS"]
     assert not any("DB_CONN_MAX_AGE" in service.get("environment", {}) for service in services.values())
     # background work: workers and one beat, on the same image and settings (Redis as the broker)
