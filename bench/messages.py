@@ -984,7 +984,8 @@ def main() -> int:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the REST workers during an extra GET and POST wrk run"
     )
-    parser.add_argument("--save", action="store_true", help="also write bench/results/messages-<date>.txt")
+    parser.add_argument("--save", action="store_true", help="also write bench/results/messages-<date>[-<tag>].txt")
+    parser.add_argument("--tag", default="", help="with --save: a suffix for the file's name")
     add_arguments(parser)
     args = parser.parse_args()
     if args.database_url:
@@ -999,7 +1000,8 @@ def main() -> int:
 
     if args.save:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        sys.stdout = Tee(sys.__stdout__, RESULTS / f"messages-{dt.date.today().isoformat()}.txt")
+        name = "-".join(part for part in ("messages", dt.date.today().isoformat(), args.tag) if part)
+        sys.stdout = Tee(sys.__stdout__, RESULTS / f"{name}.txt")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     atexit.register(stop_all)
