@@ -12,10 +12,11 @@ What keeps it safe:
   authenticated by JWT closes (4401) when its token expires unless the client re-sends ``auth``
   with a fresh one, so a socket does not outlive a logout by more than the token's lifetime.
 
-Consumers do no slow work: database access runs in ``database_sync_to_async``; a broadcast frame
-arrives pre-encoded, once per process, and the process's room hub (sessions_app/chat/hub.py) writes
-it to each socket in the room directly. Joining, ordering, gap filling and access re-checks are
-``LiveMember``'s (sessions_app/chat/live.py), shared with the socket.io gateway.
+Consumers do no slow work: database access runs on the server's thread pool (``database_work``);
+a broadcast frame arrives pre-encoded, once per process, and the process's room hub
+(sessions_app/chat/hub.py) writes it to each socket in the room directly. Joining, ordering, gap
+filling and access re-checks are ``LiveMember``'s (sessions_app/chat/live.py), shared with the
+socket.io gateway.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import uuid
 from dataclasses import dataclass, field
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -42,8 +42,8 @@ from k12.errors import DomainError, Invalid
 from k12.models import User
 from k12.notifications import user_group
 from sessions_app.chat import services
-from sessions_app.chat.hub import LAYER_TIMEOUT_SECONDS, RETRY_SECONDS
-from sessions_app.chat.live import LiveMember, live_error
+from sessions_app.chat.hub import RETRY_SECONDS, database_work
+from sessions_app.chat.live import LiveMember, live_error, user_channel
 from sessions_app.chat.payloads import message_payload
 from sessions_app.chat.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
 
@@ -99,14 +99,14 @@ def _user_payload(user: User) -> dict:
     }
 
 
-@database_sync_to_async
+@database_work
 def _user_from_token(raw) -> tuple[User, float]:
     """An access token (never a refresh token) of an active user → (user, expiry epoch): the
     REST API's own check (k12.authentication), its cache of verified tokens included."""
     return user_from_access_token(raw)
 
 
-@database_sync_to_async
+@database_work
 def _send(user: User, session_id, text, client_id):
     booking = permissions.access_booking(user, session_id, "message")
     message, created = services.message_create(booking=booking, sender=user, text=text, client_id=client_id)
@@ -125,30 +125,29 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             await self._release_place()
 
     async def _serve(self, scope, receive, send):
-        """Channels' ``AsyncConsumer.__call__``, with a socket channel that survives a channel
-        layer outage: the handshake does not wait for Redis (the socket's own channel, for
-        notifications and access changes, is subscribed when Redis answers again), and a
-        failed channel-layer receive is retried instead of ending the socket."""
+        """Channels' ``AsyncConsumer.__call__``, with the socket's own channel (notifications and
+        access changes) opened beside it once the user is known, not before the handshake: the
+        socket is served whatever the channel layer takes to answer (a Redis outage, or a
+        thousand sockets reconnecting at once), and a failed channel-layer receive is retried
+        instead of ending the socket."""
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
+        # The socket's name in presence, the socket cap and typing's origin: its own, from the
+        # start, whether or not the layer has given it a channel yet.
+        self.socket_id = f"ws.{uuid.uuid4().hex}"
+        self.channel_name: str | None = None
+        self.channel_opened = asyncio.Event()
         sources = [receive]
         if self.channel_layer is not None:
-            self.channel_name = await self._open_channel()
             sources.append(self._channel_receive)
         try:
             await await_many_dispatch(sources, self.dispatch)
         except StopConsumer:
             pass
 
-    async def _open_channel(self) -> str:
-        try:
-            return await asyncio.wait_for(self.channel_layer.new_channel(), LAYER_TIMEOUT_SECONDS)
-        except Exception:
-            logger.warning("live room: channel layer unreachable; a socket starts without its own channel")
-            return f"{getattr(self.channel_layer, 'prefix', '')}specific.{uuid.uuid4().hex}"
-
     async def _channel_receive(self):
+        await self.channel_opened.wait()
         failures = 0
         while True:
             try:
@@ -163,7 +162,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
     async def dispatch(self, message):
         """Channels' ``dispatch`` without its ``aclose_old_connections()``: that is a trip to the
         database thread for every frame and event, and every database read here already runs
-        in ``database_sync_to_async``, which closes stale connections itself."""
+        in ``database_work``, which closes stale connections itself."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -171,7 +170,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
 
     async def connect(self):
         self.user_group_task: asyncio.Task | None = None
-        self.live_start(self.channel_layer, self.channel_name)
+        self.live_start(self.channel_layer, self.socket_id)
         self.holds_place = False  # one of the user's WS_MAX_SOCKETS_PER_USER places
         self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
         self.rate_strikes = 0
@@ -189,7 +188,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
                 task.cancel()
         await self.live_stop()
         await self._release_place()
-        if self.user is not None:
+        if self.user is not None and self.channel_name is not None:
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
 
     # --- incoming frames ---------------------------------------------------------------------
@@ -326,7 +325,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
         )
         await self.channel_layer.group_send(
             services.session_group(session_id),
-            {"type": "room.typing", "frame": frame_out, "origin": self.channel_name, "sessionId": session_id},
+            {"type": "room.typing", "frame": frame_out, "origin": self.socket_id, "sessionId": session_id},
         )
 
     # --- events from the channel layer (this socket's own channel) ----------------------------
@@ -363,7 +362,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             await self.send(text_data=frame)
 
     async def write_room_event(self, event: dict) -> None:
-        if event.get("type") == "room.typing" and event.get("origin") == self.channel_name:
+        if event.get("type") == "room.typing" and event.get("origin") == self.socket_id:
             return  # one's own typing
         await self.send(text_data=event["frame"])
 
@@ -378,7 +377,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
     async def _authenticated(self, user: User, *, expires_at: float | None):
         first = self.user is None
         if first:
-            if not await socket_acquire(user.id, self.channel_name):
+            if not await socket_acquire(user.id, self.socket_id):
                 await self.close(code=CLOSE_TOO_MANY_SOCKETS)
                 return
             self.holds_place = True
@@ -389,22 +388,14 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
 
     async def _join_user_group(self):
         """Notifications and access changes for the user reach this socket through the user's
-        group; while the layer is unreachable, keep trying in the background."""
-        failures = 0
-        while True:
-            try:
-                add = self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
-                await asyncio.wait_for(add, LAYER_TIMEOUT_SECONDS)
-                return
-            except Exception:
-                logger.warning("live room: could not join the user's group; retrying", exc_info=failures == 0)
-                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
-                failures += 1
+        group, on a channel of its own that ``_channel_receive`` reads once it is open."""
+        self.channel_name = await user_channel(self.channel_layer, self.user.id)
+        self.channel_opened.set()
 
     async def _release_place(self):
         if getattr(self, "holds_place", False):
             self.holds_place = False
-            await socket_release(self.user.id, self.channel_name)
+            await socket_release(self.user.id, self.socket_id)
 
     async def _auth_deadline(self):
         await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)

@@ -45,7 +45,7 @@ from k12.models import User
 from k12.notifications import user_group
 from sessions_app.chat.consumers import TokenBucket, _user_from_token
 from sessions_app.chat.hub import listen
-from sessions_app.chat.live import LiveMember, live_error
+from sessions_app.chat.live import LiveMember, live_error, user_channel
 from sessions_app.chat.socket_cap import socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
@@ -124,17 +124,16 @@ class GatewayMember(LiveMember):
         self.channel: str | None = None
         self.user_task: asyncio.Task | None = None
 
-    async def start(self, user: User, expires_at: float | None) -> None:
+    def start(self, user: User, expires_at: float | None) -> None:
         self.authenticated(user, expires_at=expires_at)
-        # The user's own events (access changed, notifications) come on a channel of this socket.
-        # Without the channel layer the socket still works: the periodic re-check covers access.
-        try:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(user_group(user.id), self.channel)
-        except Exception:
-            logger.warning("socket.io: could not subscribe to the user's events", exc_info=True)
-            return
-        self.user_task = asyncio.create_task(listen(self.layer, lambda: self.channel, self._user_event))
+        self.user_task = asyncio.create_task(self._user_events(user.id))
+
+    async def _user_events(self, user_id) -> None:
+        """The user's own events (access changed, notifications), on a channel of this socket
+        opened beside it: the connection is not kept waiting for the channel layer (while it
+        has none, the periodic re-check still covers access)."""
+        self.channel = await user_channel(self.layer, user_id)
+        await listen(self.layer, lambda: self.channel, self._user_event)
 
     async def stop(self) -> None:
         if self.user_task is not None:
@@ -187,7 +186,7 @@ class GatewayMember(LiveMember):
             await self.write(packet)
 
     async def write_room_event(self, event: dict) -> None:
-        if event.get("type") == "room.typing" and event.get("origin") == self.channel:
+        if event.get("type") == "room.typing" and event.get("origin") == self.socket_id:
             return
         await self.write(_encoded(event))
 
@@ -216,7 +215,7 @@ class Encounters(socketio.AsyncNamespace):
             raise socketio.exceptions.ConnectionRefusedError("Too many sockets for this user")
         member = GatewayMember(self, sid)
         self.members[sid] = member
-        await member.start(user, expires_at)
+        member.start(user, expires_at)
 
     async def on_disconnect(self, sid, reason=None):
         member = self.members.pop(sid, None)

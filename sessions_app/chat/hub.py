@@ -6,9 +6,11 @@ pass. With a group member per socket, every frame woke every socket's consumer t
 its own queue: with a room of a hundred sockets, that per-socket dispatch was the fan-out's tail
 (bench/fanout.py measures it).
 
-- ``join``/``leave`` keep the membership; the process joins the group on every local join (which
-  also renews the group's expiry and restores it after a Redis restart) and leaves it with its
-  last local socket.
+- ``join``/``leave`` keep the membership; the process joins the group with the room's first local
+  socket and leaves it with its last. The sockets between join without a word to the channel
+  layer (a thousand of them rejoin together when another server process goes); a layer whose
+  groups expire (``group_expiry``) has the group renewed by a join once half of that has passed,
+  and the listener joins every room again after an outage (a Redis restart forgets them).
 - The listener survives a channel-layer outage: it retries, re-joins every group it holds, and
   the next frame lets each socket fill what it missed from the database (consumers.py).
 - A gap is filled once per room and process: the hub remembers the last seq it handed over per
@@ -29,7 +31,8 @@ import logging
 import weakref
 from typing import Protocol
 
-from channels.db import database_sync_to_async
+from asgiref.sync import SyncToAsync
+from django.db import close_old_connections
 
 from sessions_app.chat import selectors
 from sessions_app.chat.payloads import row_payload
@@ -40,6 +43,28 @@ logger = logging.getLogger(__name__)
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0)
 FILL_LIMIT = 1000  # messages read per gap fill; a longer gap is left to each socket's own fill
 LAYER_TIMEOUT_SECONDS = 5.0  # a membership change waits no longer for Redis (under the hub's lock)
+
+
+class _DatabaseWork(SyncToAsync):
+    """Channels' ``DatabaseSyncToAsync``, closing (giving back to the pool) the thread's
+    connection around each call through Django's own ``close_old_connections``, which Channels'
+    test communicator does not replace: a pool thread keeps no connection between calls."""
+
+    def thread_handler(self, loop, *args, **kwargs):
+        close_old_connections()
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            close_old_connections()
+
+
+def database_work(func):
+    """``func`` for the live room's sockets, on the server's thread pool (daphne's
+    ``ASGI_THREADS``), each call on a pooled connection it borrows and gives back, instead of
+    Channels' one thread for the whole process: sockets reconnecting together wait on
+    PostgreSQL side by side, not one after another. Nothing here needs a thread of its own:
+    each call is a unit of work, and a socket awaits its calls one at a time."""
+    return _DatabaseWork(func, thread_sensitive=False)
 
 
 class Member(Protocol):
@@ -74,6 +99,7 @@ class RoomHub:
         self.layer = layer
         self.rooms: dict[str, dict[Member, None]] = {}  # insertion-ordered sets
         self.seen: dict[str, int] = {}  # room → the last message seq handed to its members
+        self.in_group: dict[str, float] = {}  # room → when the process last joined its group (loop time)
         self.channel: str | None = None
         self.listener: asyncio.Task | None = None
         self.lock = asyncio.Lock()
@@ -83,6 +109,10 @@ class RoomHub:
         room has no live push: the join still succeeds (the member read its history from the
         database), and the listener keeps trying, then joins every room it holds; the next
         frame lets each member fill what it missed from the database."""
+        members = self.rooms.get(session_id)
+        if members and not self._renewal_due(session_id):
+            members[member] = None  # the process is in the room's group already
+            return
         async with self.lock:
             self.rooms.setdefault(session_id, {})[member] = None
             if self.listener is None:
@@ -93,8 +123,18 @@ class RoomHub:
             try:
                 await self._ensure_channel()
                 await self._group("group_add", session_id)
+                self.in_group[session_id] = asyncio.get_running_loop().time()
             except Exception:
                 logger.warning("room hub: channel layer unreachable; %s has no live push until it is back", session_id)
+
+    def _renewal_due(self, session_id: str) -> bool:
+        """True unless the process is in the room's group, joined recently enough for a layer
+        whose groups expire (the pub/sub layer's do not)."""
+        joined_at = self.in_group.get(session_id)
+        if joined_at is None:
+            return True
+        expiry = getattr(self.layer, "group_expiry", None)
+        return bool(expiry) and asyncio.get_running_loop().time() - joined_at > expiry / 2
 
     async def _ensure_channel(self) -> None:
         if self.channel is None:
@@ -110,6 +150,7 @@ class RoomHub:
             if not members:
                 del self.rooms[session_id]
                 self.seen.pop(session_id, None)
+                self.in_group.pop(session_id, None)
                 try:
                     await self._group("group_discard", session_id)
                 except Exception:  # the layer is down: the group expires, frames find no member
@@ -148,6 +189,7 @@ class RoomHub:
                 await self._ensure_channel()
                 for session_id in list(self.rooms):
                     await self._group("group_add", session_id)
+                    self.in_group[session_id] = asyncio.get_running_loop().time()
             except Exception:
                 if strict:
                     raise
@@ -193,7 +235,7 @@ class RoomHub:
         }
 
 
-@database_sync_to_async
+@database_work
 def _gap_items(session_id: str, after_seq: int, upto_seq: int) -> list[dict]:
     """``{seq, payload}`` per message, plus ``staff_payload`` for a hidden one (staff still read
     its text)."""

@@ -12,6 +12,9 @@ channel-layer group; only how a frame is written differs (the subclass's ``write
 - Presence (sessions_app/chat/presence.py) follows ``rooms``: in from the join, out on leaving.
 - Access is re-checked every ``WS_ACCESS_RECHECK_SECONDS`` and when the server is told it
   changed; a socket authenticated by JWT ends when its token expires unless it is refreshed.
+- The user's own events (access changed, notifications) come on a channel of the socket's own in
+  the user's group, opened beside the socket (``user_channel``), never before serving it: a
+  socket that has none yet is still re-checked on its clock.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import logging
 import random
 import time
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -29,8 +31,9 @@ from k12 import permissions
 from k12.authentication import Viewer
 from k12.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
 from k12.models import User
+from k12.notifications import user_group
 from sessions_app.chat import presence, selectors
-from sessions_app.chat.hub import hub_for
+from sessions_app.chat.hub import RETRY_SECONDS, database_work, hub_for
 from sessions_app.chat.payloads import row_payload
 
 logger = logging.getLogger(__name__)
@@ -86,15 +89,33 @@ def recheck_read(user_id, session_ids: list[str]) -> tuple[User | None, list[str
         return None, []
 
 
-_join = database_sync_to_async(join_read)
-_recheck = database_sync_to_async(recheck_read)
+_join = database_work(join_read)
+_recheck = database_work(recheck_read)
 
 
-@database_sync_to_async
+@database_work
 def _gap(user: User, session_id: str, after_seq: int, upto_seq: int) -> list[dict]:
     staff = permissions.sees_hidden_text(user)
     rows = selectors.messages_in_range(session_id, after_seq=after_seq, upto_seq=upto_seq, limit=GAP_FILL_LIMIT)
     return [{"seq": row[selectors.SEQ], "payload": row_payload(row, staff=staff)} for row in rows]
+
+
+async def user_channel(layer, user_id) -> str:
+    """A new channel of the layer in the user's group, for the socket's own events. While the
+    layer is unreachable it keeps trying (run it beside the socket, not before serving it). No
+    deadline of its own: the layer's connection timeouts end a call to a Redis that is away,
+    and a call that is only queued (sockets arriving together) is not abandoned and repeated."""
+    channel, failures = None, 0
+    while True:
+        try:
+            if channel is None:
+                channel = await layer.new_channel()
+            await layer.group_add(user_group(user_id), channel)
+            return channel
+        except Exception:
+            logger.warning("live room: could not join the user's group; retrying", exc_info=failures == 0)
+            await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+            failures += 1
 
 
 class LiveMember:

@@ -110,12 +110,21 @@ class _RedisRooms:
         return {member.decode().split("/", 1)[0] for member in members}
 
 
+# Connections to Redis per event loop for the sockets' joins and leaves: sockets joining together
+# (another process's, reconnecting) wait for one, at most this long, instead of going unrecorded.
+_ASYNC_CONNECTIONS = 50
+_ASYNC_WAIT_SECONDS = 5.0
+
+
 class _AsyncRedisRooms:
     """The same writes for the live room's sockets, one client per event loop (a redis.asyncio
     client belongs to the loop that made it)."""
 
     def __init__(self, url: str, prefix: str):
-        self.client = aioredis.Redis.from_url(url, **_CLIENT_OPTIONS)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=_ASYNC_CONNECTIONS, timeout=_ASYNC_WAIT_SECONDS, **_CLIENT_OPTIONS
+        )
+        self.client = aioredis.Redis.from_pool(pool)
         self.prefix = prefix
 
     async def add(self, session_id: str, members: list[str], now: float) -> None:

@@ -43,6 +43,10 @@ __all__ = ["CLOSE_TOO_MANY_SOCKETS", "socket_acquire", "socket_release", "socket
 CLOSE_TOO_MANY_SOCKETS = 4409
 
 REDIS_TIMEOUT_SECONDS = 1.0
+# Connections to Redis per event loop. Sockets arriving together (another process's, reconnecting)
+# wait for one instead of failing (which would let them in uncounted), at most this long.
+REDIS_CONNECTIONS = 50
+REDIS_WAIT_SECONDS = 5.0
 KEY_PREFIX = "k12:sockets:"
 
 # KEYS[1] the user's set; ARGV: socket id, limit (-1: no check, a renewal), lease in ms.
@@ -82,12 +86,15 @@ class _RedisLeases:
     """One per event loop (redis.asyncio clients belong to the loop that made them)."""
 
     def __init__(self, url: str):
-        self.client = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=REDIS_WAIT_SECONDS,
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
             retry=Retry(NoBackoff(), 0),
         )
+        self.client = aioredis.Redis.from_pool(pool)
         self.script = self.client.register_script(_LEASE_SCRIPT)
         self.count_script = self.client.register_script(_COUNT_SCRIPT)
         self.held: dict[tuple[str, str], None] = {}

@@ -1,8 +1,11 @@
-"""A live socket's trips to the database thread. Every daphne process runs its database work on
-one thread (Channels' ``database_sync_to_async``); a trip that reads nothing still waits in that
-thread's queue and for the interpreter lock, so in a reconnect storm every trip counts."""
+"""A live socket's trips to the database and to the channel layer. A trip that reads nothing
+still waits for a thread and for the interpreter lock, and a thousand sockets reconnect together
+when a server process goes, so in that storm every trip counts, and none may wait behind
+another socket's."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -59,3 +62,115 @@ async def test_a_browser_session_is_read_on_connect(world, trips):
     assert ready["type"] == "ready" and ready["user"]["id"] == str(world.parent.id)
     assert trips == ["get_user"]
     await comm.disconnect()
+
+
+async def test_a_join_into_a_room_the_process_is_in_asks_the_channel_layer_nothing(world, trips):
+    """The process is in a room's group from its first socket's join: the next sockets of the
+    room join without a trip to the channel layer (a thousand rejoin together when another
+    server process goes)."""
+    from unittest import mock
+
+    from channels.layers import get_channel_layer
+
+    from sessions_app.chat.services import session_group
+    from tests.sessions_app.test_consumer import authed, joined
+
+    tutor, _ = await joined(world.tutor, world.booking)
+    parent = await authed(world.parent)
+    layer = get_channel_layer()
+    added: list[str] = []
+    real_add = layer.group_add
+
+    async def group_add(group, channel):
+        added.append(group)
+        return await real_add(group, channel)
+
+    with mock.patch.object(layer, "group_add", group_add):
+        await parent.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
+        assert (await parent.receive_json_from())["type"] == "joined"
+    assert session_group(str(world.booking.id)) not in added
+    await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="both")
+    for comm in (tutor, parent):
+        assert (await comm.receive_json_from())["message"]["text"] == "both"
+    await tutor.disconnect()
+    await parent.disconnect()
+
+
+async def test_a_socket_is_served_while_the_channel_layer_is_slow_to_open_its_own_channel(world, trips):
+    """A socket's own channel (the user's notifications and access changes) is opened beside
+    it, not before it: the socket is accepted, authenticated, joined and given the room's
+    messages while the layer has not answered yet, and gets the user's events once it has."""
+    from unittest import mock
+
+    from channels.layers import get_channel_layer
+    from django.db import transaction
+
+    from k12.notifications import notification_create
+    from tests.sessions_app.test_consumer import Communicator, joined
+
+    tutor, _ = await joined(world.tutor, world.booking)  # the process holds the room's group
+    layer = get_channel_layer()
+    real_new_channel = layer.new_channel
+    answer = asyncio.Event()
+
+    async def slow_new_channel(*args, **kwargs):
+        await answer.wait()
+        return await real_new_channel(*args, **kwargs)
+
+    with mock.patch.object(layer, "new_channel", slow_new_channel):
+        comm = Communicator(application, "/ws/encounters/", headers=[ORIGIN])
+        assert (await comm.connect())[0]
+        await comm.send_json_to({"type": "auth", "token": token(world.parent)})
+        assert (await comm.receive_json_from())["type"] == "ready"
+        await comm.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
+        assert (await comm.receive_json_from())["type"] == "joined"
+        await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="served")
+        assert (await comm.receive_json_from())["message"]["text"] == "served"
+        answer.set()
+
+        def notify():
+            with transaction.atomic():
+                notification_create(user=world.parent, kind="test", title="Hello", email=False)
+
+        for _ in range(50):  # the channel is open and in the user's group shortly after
+            await sync_to_async(notify)()
+            if not await comm.receive_nothing(timeout=0.2):
+                break
+        frame = await comm.receive_json_from()
+        assert frame["type"] == "notification" and frame["notification"]["title"] == "Hello"
+    await comm.disconnect()
+    await tutor.disconnect()
+
+
+async def test_sockets_wait_on_the_database_side_by_side(world):
+    """The live room's database work runs on the server's thread pool, not on one thread for
+    the whole process: a join whose read is slow does not hold up another socket's join."""
+    import threading
+    from unittest import mock
+
+    from sessions_app.chat import selectors
+    from tests.sessions_app.test_consumer import authed
+
+    slow, fast = await authed(world.parent), await authed(world.tutor)
+    release, first = threading.Event(), threading.Event()
+    real_read = selectors.room_join_read
+
+    def read(*args, **kwargs):
+        if not first.is_set():
+            first.set()
+            release.wait(timeout=30)
+        return real_read(*args, **kwargs)
+
+    try:
+        with mock.patch.object(selectors, "room_join_read", read):
+            await slow.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
+            await asyncio.to_thread(first.wait, 30)  # the slow join is in its read
+            await fast.send_json_to({"type": "joinSession", "sessionId": str(world.booking.id)})
+            assert (await fast.receive_json_from())["type"] == "joined"
+            assert await slow.receive_nothing(timeout=0.1)
+            release.set()
+            assert (await slow.receive_json_from())["type"] == "joined"
+    finally:
+        release.set()
+    await slow.disconnect()
+    await fast.disconnect()

@@ -4,6 +4,7 @@ entries expire."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -56,3 +57,15 @@ def test_another_process_sees_the_room_and_a_dead_process_drops_out():
     with time_machine.travel(time.time() + settings.PRESENCE_TTL_SECONDS + 1, tick=False):
         assert presence.users_present(session_id) == set()
     client.delete(key)
+
+
+async def test_sockets_joining_together_are_all_recorded():
+    """More sockets join at once than the process keeps Redis connections: each waits for a
+    connection, and every one is in the room."""
+    from asgiref.sync import sync_to_async
+
+    session_id = str(uuid.uuid4())
+    users = [str(uuid.uuid4()) for _ in range(200)]
+    await asyncio.gather(*(presence.ajoined(session_id, user, f"s-{user}") for user in users))
+    assert await sync_to_async(presence.users_present)(session_id) == set(users)
+    await asyncio.gather(*(presence.aleft(session_id, user, f"s-{user}") for user in users))

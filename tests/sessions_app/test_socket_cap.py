@@ -106,3 +106,16 @@ async def test_a_socket_whose_consumer_crashed_gives_its_place_back(world, setti
     assert await sockets_held(world.parent.id) == 0
     fresh = await authed(world.parent)
     await fresh.disconnect()
+
+
+async def test_sockets_arriving_together_are_all_counted(world, settings):
+    """More sockets ask for a place at once than the process keeps Redis connections (a server
+    process's sockets reconnecting together): each waits for a connection, and the cap holds
+    exactly, none let in uncounted."""
+    settings.WS_MAX_SOCKETS_PER_USER = 150
+    await forget(world.parent)
+    admitted = await asyncio.gather(*(socket_acquire(world.parent.id, f"together-{i}") for i in range(200)))
+    assert sum(admitted) == 150
+    assert await sockets_held(world.parent.id) == 150
+    await asyncio.gather(*(socket_release(world.parent.id, f"together-{i}") for i in range(200)))
+    assert await sockets_held(world.parent.id) == 0
