@@ -160,8 +160,8 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
                 failures += 1
 
     async def dispatch(self, message):
-        """Channels' ``dispatch`` without its ``aclose_old_connections()``: that is a trip to the
-        database thread for every frame and event, and every database read here already runs
+        """Channels' ``dispatch`` without its ``aclose_old_connections()``: that is a trip to a
+        thread for every frame and event, and every database read here already runs
         in ``database_work``, which closes stale connections itself."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
