@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from common import Database, add_arguments, node_client  # noqa: E402  (bench/common.py)
 from messages import peer_env, peer_prepare, peer_start  # noqa: E402  (bench/messages.py)
 
-from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
+from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, stop_process, wait_for_port  # noqa: E402
 from tests.e2e.slow_clients import rest_command  # noqa: E402
 
 DB = "k12_bench_fanout"
@@ -225,11 +225,12 @@ def start_servers(env: dict, logdir: Path) -> tuple[list[Daphne], subprocess.Pop
         env={**env, "DB_POOL_MAX": "1"},  # one Python thread per worker: one pooled connection each
         stdout=open(logdir / "rest.log", "ab"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         wait_for_port(http_port, rest)
     except BaseException:
-        rest.kill()
+        stop_process(rest, group=True)
         for d in daphnes:
             d.stop()
         raise
@@ -342,8 +343,7 @@ def run(n_clients: int, messages: int, rate: float, processes: int, client: str,
             "rss_peak": sum(peak),
         }
     finally:
-        rest.terminate()
-        rest.wait(timeout=10)
+        stop_process(rest, group=True)
         for d in daphnes:
             d.stop()
         redis.stop()

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import Database, add_arguments  # noqa: E402
 from fanout import DB, PRODUCTION, SECRET, setup_database  # noqa: E402
 
-from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, wait_for_port  # noqa: E402
+from tests.e2e.servers import Daphne, RedisServer, app_env, free_port, stop_process, wait_for_port  # noqa: E402
 from tests.e2e.slow_clients import rest_command  # noqa: E402
 
 
@@ -74,9 +74,7 @@ class Node:
             self.daphne.proc.wait()
 
     def stop(self) -> None:
-        if self.rest and self.rest.poll() is None:
-            self.rest.terminate()
-            self.rest.wait(timeout=15)
+        stop_process(self.rest, 15, group=True)
         self.daphne.stop()
 
     @property

@@ -52,7 +52,7 @@ from fanout import (  # noqa: E402
 )
 from messages import Server, _cmdline, peer_env, peer_prepare, peer_start, wait_http  # noqa: E402
 
-from tests.e2e.servers import RedisServer, app_env, free_port  # noqa: E402
+from tests.e2e.servers import RedisServer, app_env, free_port, stop_process  # noqa: E402
 
 DB = "k12_bench_rooms"
 CLIENT = Path(__file__).resolve().parent / "rooms_client.js"
@@ -230,8 +230,7 @@ def run_ours(
         spy = (daphne_pids[0], profile / f"py-spy-ours-{protocol}-daphne1.txt") if profile else None
         return drive(config, groups, daphne_pids, on_kill=kill if storm else None, profile=spy)
     finally:
-        rest.terminate()
-        rest.wait(timeout=15)
+        stop_process(rest, group=True)
         for d in daphnes:
             if d.proc is not None and d.proc.poll() is not None:
                 d.proc = None

@@ -3,8 +3,10 @@ serving this project, each on a free port. Everything started here is stopped by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -34,17 +36,24 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
     raise TimeoutError(f"nothing listening on {port} after {timeout}s")
 
 
-def stop_process(proc: subprocess.Popen | None, timeout: float = 10) -> None:
+def stop_process(proc: subprocess.Popen | None, timeout: float = 10, *, group: bool = False) -> None:
     """Ask a server we started to end (SIGTERM) and wait for it; kill it if it has not ended
-    within ``timeout`` seconds. Nothing to do if it never started or has ended."""
-    if proc is None or proc.poll() is not None:
+    within ``timeout`` seconds. Nothing to do if it never started or has ended. ``group``: the
+    server was started in a session of its own (``start_new_session``) and has worker
+    processes; whatever is left of its process group is killed too, so no worker outlives a
+    master that died first (it would keep its database connections)."""
+    if proc is None:
         return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 class RedisServer:

@@ -78,12 +78,13 @@ class Gunicorn:
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_for_port(self.port, self.proc)
         return self
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        stop_process(self.proc, group=True)
         self.proc = None
 
 
