@@ -170,9 +170,14 @@ DB_POOL_MIN = env_int("DB_POOL_MIN", 1)
 DB_POOL_MAX = env_int("DB_POOL_MAX", 8)
 DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 5)
 DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 0)
+# The longest a statement may run before PostgreSQL cancels it (0: no bound). The REST process's
+# workers run one request at a time and nothing else ends a request that waits on the database.
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)}
+    if DB_STATEMENT_TIMEOUT_MS > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX > 0:
         if DB_CONN_MAX_AGE != 0:
             raise ImproperlyConfigured(

@@ -141,6 +141,7 @@ def test_compose_file_describes_the_production_layout():
     rest = dockerfile_command()
     assert rest[:3] == ["granian", "--interface", "wsgi"] and rest[-1] == "k12.wsgi:application"
     assert rest[rest.index("--blocking-threads") + 1] == services["api"]["environment"]["DB_POOL_MAX"] == "1"
+    assert int(services["api"]["environment"]["DB_STATEMENT_TIMEOUT_MS"]) > 0  # nothing else ends a request
     assert services["ws"]["environment"]["DB_POOL_MAX"] == services["ws"]["environment"]["ASGI_THREADS"]
     assert not any("DB_CONN_MAX_AGE" in service.get("environment", {}) for service in services.values())
     # background work: workers and one beat, on the same image and settings (Redis as the broker)

@@ -132,3 +132,29 @@ def test_the_pool_is_sized_from_the_environment_and_refuses_persistent_connectio
     assert mixed.returncode != 0 and "DB_CONN_MAX_AGE must be 0" in mixed.stderr
     unpooled = _settings_in_a_new_process(DB_POOL_MAX="0", DB_CONN_MAX_AGE="60")
     assert json.loads(unpooled.stdout) == {"pool": None, "age": 60}
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_statement_can_be_bounded_from_the_environment():
+    """The REST process's workers run one request at a time and no server timer ends a request,
+    so production bounds each statement (docker/compose.yaml's api service)."""
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'k12.settings'; django.setup();"
+        "from django.db import connection; c = connection.cursor(); c.execute('SHOW statement_timeout');"
+        "print(c.fetchone()[0])"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DB_"))}
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            **clean,
+            "DJANGO_DEBUG": "1",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+            "DB_STATEMENT_TIMEOUT_MS": "1500",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.stdout.strip() == "1500ms", shown.stderr[-2000:]
