@@ -60,7 +60,8 @@ def _pending_remember(session_id, due: dict[str, datetime]) -> None:
 
 
 def _pending_forget(session_id, user_id) -> None:
-    _pending.pop((str(session_id), str(user_id)), None)
+    with _pending_lock:  # not while _pending_remember sweeps the entries
+        _pending.pop((str(session_id), str(user_id)), None)
 
 
 def forget_pending() -> None:
