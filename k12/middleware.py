@@ -111,7 +111,7 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     JSON answer gets ``API_CSP``, a constant, instead of a policy built for every response."""
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        if response.get("Content-Type", "").startswith("application/json"):
+        if _is_json(response):
             response.headers.setdefault("Content-Security-Policy", API_CSP)
             return response
         return super().process_response(request, response)

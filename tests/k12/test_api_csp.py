@@ -22,3 +22,9 @@ def test_a_page_keeps_the_full_policy(client):
     policy = client.get("/login/")["Content-Security-Policy"]
     assert "script-src 'self'" in policy
     assert policy != API_POLICY
+
+
+def test_a_json_document_of_another_json_type_is_data_too(client):
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200 and response["Content-Type"].endswith("+json")
+    assert response["Content-Security-Policy"] == API_POLICY
