@@ -60,6 +60,7 @@ from common import add_arguments  # bench/common.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.e2e.servers import stop_process  # noqa: E402
 from tests.e2e.slow_clients import rest_command  # noqa: E402  (docker/Dockerfile's REST process)
 
 BIN = ROOT / ".venv" / "bin"
@@ -263,17 +264,7 @@ class Server:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        # the REST server's workers leave with their master; make sure nothing of the group is left.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process(proc, 15, group=True)  # started in a session of its own: its workers too
         if self in _SERVERS:
             _SERVERS.remove(self)
 
