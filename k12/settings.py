@@ -176,9 +176,10 @@ DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)}
-    if DB_STATEMENT_TIMEOUT_MS > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    postgresql = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if postgresql and DB_STATEMENT_TIMEOUT_MS > 0:
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_MAX > 0:
+    if postgresql and DB_POOL_MAX > 0:
         if DB_CONN_MAX_AGE != 0:
             raise ImproperlyConfigured(
                 "DB_CONN_MAX_AGE must be 0 with the connection pool (DB_POOL_MAX > 0): the pool keeps the connections"
