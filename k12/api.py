@@ -19,6 +19,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from k12 import permissions, throttling
 from k12.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, TooLarge
+from k12.formats import me_payload
 from k12.schema import R400, R401, R403, R429
 from k12.serializers import (
     EmailTokenObtainSerializer,
@@ -118,4 +119,4 @@ class LogoutView(APIView):
 class MeView(APIView):
     @extend_schema(tags=["auth"], responses={200: MeSerializer, 401: R401})
     def get(self, request: Request) -> Response:
-        return Response(MeSerializer(request.user).data)
+        return Response(me_payload(request.user))

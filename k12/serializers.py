@@ -38,6 +38,8 @@ class RefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField()
 
 
+# Documents k12.formats.me_payload, which renders it. A comment, not a docstring: the schema would
+# publish a docstring as the component's description.
 class MeSerializer(serializers.ModelSerializer):
     class Meta:
         model = User

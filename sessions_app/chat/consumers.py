@@ -39,6 +39,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from k12 import permissions
 from k12.authentication import user_from_access_token
 from k12.errors import DomainError, Invalid
+from k12.formats import me_payload
 from k12.models import User
 from k12.notifications import user_group
 from sessions_app.chat import services
@@ -87,16 +88,6 @@ class FrameError(Exception):
     def __init__(self, message: str, **extra):
         super().__init__(message)
         self.extra = extra
-
-
-def _user_payload(user: User) -> dict:
-    return {
-        "id": str(user.id),
-        "email": user.email,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "role": user.role,
-    }
 
 
 @database_work
@@ -384,7 +375,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
         self.authenticated(user, expires_at=expires_at)
         if first:
             self.user_group_task = asyncio.create_task(self._join_user_group())
-        await self._send_json({"type": "ready", "user": _user_payload(user)})
+        await self._send_json({"type": "ready", "user": me_payload(user)})
 
     async def _join_user_group(self):
         """Notifications and access changes for the user reach this socket through the user's
