@@ -19,6 +19,7 @@ is why it is short (``RECORDING_URL_TTL_SECONDS``).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -26,6 +27,7 @@ from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.files.storage import Storage
 from django.core.handlers.asgi import ASGIRequest
 from django.core.signing import BadSignature, Signer
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
@@ -219,13 +221,36 @@ def _linked_recording(request: HttpRequest, recording_id: str, part: str):
     return recording, storage, left
 
 
-@require_http_methods(["GET", "HEAD"])
-def recording_poster(request: HttpRequest, recording_id: str) -> HttpResponse:
-    """Serve a recording's poster frame (JPEG) to the holder of a valid, unexpired signed link."""
-    checked = _linked_recording(request, recording_id, POSTER)
-    if isinstance(checked, HttpResponse):
-        return checked
-    recording, storage, left = checked
+def _served_by_link(part: str):
+    """A view of ``part`` of a recording, for the holder of a signed link to it: the link is
+    checked first (``_linked_recording``), and the view is called with ``(request, recording,
+    storage, seconds left)`` only when it holds; otherwise the refusal or redirect is the answer."""
+
+    def decorate(view):
+        @require_http_methods(["GET", "HEAD"])
+        @functools.wraps(view)
+        def checked_view(request: HttpRequest, recording_id: str) -> HttpResponse:
+            checked = _linked_recording(request, recording_id, part)
+            if isinstance(checked, HttpResponse):
+                return checked
+            return view(request, *checked)
+
+        return checked_view
+
+    return decorate
+
+
+def _as_linked(response: HttpResponse, left: float) -> HttpResponse:
+    """What a link serves is private, cached no longer than the link lives, and, served from the
+    API's origin, never allowed to act as a document."""
+    response["Cache-Control"] = f"private, max-age={max(0, int(left))}"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@_served_by_link(POSTER)
+def recording_poster(request: HttpRequest, recording: SessionRecording, storage: Storage, left: float) -> HttpResponse:
+    """Serve a recording's poster frame (JPEG)."""
     try:
         with storage.open(recording.poster, "rb") as fh:
             data = fh.read()
@@ -233,18 +258,12 @@ def recording_poster(request: HttpRequest, recording_id: str) -> HttpResponse:
         return _detail(404, "Recording not found.")
     response = HttpResponse(b"" if request.method == "HEAD" else data, content_type="image/jpeg")
     response["Content-Length"] = str(len(data))
-    response["Cache-Control"] = f"private, max-age={max(0, int(left))}"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return _as_linked(response, left)
 
 
-@require_http_methods(["GET", "HEAD"])
-def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
-    """Serve a recording's bytes to the holder of a valid, unexpired signed link."""
-    checked = _linked_recording(request, recording_id, FILE)
-    if isinstance(checked, HttpResponse):
-        return checked
-    recording, storage, left = checked
+@_served_by_link(FILE)
+def recording_file(request: HttpRequest, recording: SessionRecording, storage: Storage, left: float) -> HttpResponse:
+    """Serve a recording's bytes, a single byte range of them when asked (206)."""
     try:
         fh = storage.open(recording.file.name, "rb")
     except FileNotFoundError:
@@ -269,7 +288,4 @@ def recording_file(request: HttpRequest, recording_id: str) -> HttpResponse:
     if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Disposition"] = content_disposition_header(False, recording.filename or "recording")
-    response["Cache-Control"] = f"private, max-age={max(0, int(left))}"
-    # Served from the API's origin: never let the bytes act as a document.
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return _as_linked(response, left)
