@@ -1,8 +1,9 @@
 """Telling open sockets that their user's access changed, so they act at once instead of at
 their next periodic re-check.
 
-The event goes through the channel layer to each affected user's own group (``user-<id>``,
-which every socket of that user joins, whatever its protocol):
+The event goes through the channel layer to each affected user's own group (``user-<id>``, which
+each server process holding a socket of that user is in; the process hands the event to that
+user's sockets, whatever their protocol, by its ``userId``):
 
     {"type": "access.changed", "reason": <one of REASONS>, "userId": "<uuid>",
      "sessionIds": ["<uuid>", ...]}

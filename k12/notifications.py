@@ -41,7 +41,9 @@ RETRY_CAP_SECONDS = 600
 
 
 def user_group(user_id) -> str:
-    """The WebSocket group every socket of one user joins (notifications go there)."""
+    """The channel-layer group of one user's live events (notifications, access changes): each
+    server process with a socket of the user is in it once, and hands an event to the user's
+    sockets by its ``userId`` (sessions_app/chat/hub.py)."""
     return f"user-{user_id}"
 
 
@@ -64,7 +66,13 @@ def _push(notification: Notification) -> None:
             return
         async_to_sync(layer.group_send)(
             user_group(notification.user_id),
-            {"type": "notification.push", "notification": notification_payload(notification)},
+            # userId: a server process takes the user's events once for all the user's sockets
+            # (sessions_app/chat/hub.py) and hands them out by it
+            {
+                "type": "notification.push",
+                "userId": str(notification.user_id),
+                "notification": notification_payload(notification),
+            },
         )
     except Exception:  # the row is stored; a broken channel layer must not lose or fail it
         logger.exception("could not push notification %s", notification.id)

@@ -32,7 +32,6 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenError
 
@@ -41,10 +40,9 @@ from k12.authentication import user_from_access_token
 from k12.errors import DomainError, Invalid
 from k12.formats import me_payload
 from k12.models import User
-from k12.notifications import user_group
 from sessions_app.chat import services
-from sessions_app.chat.hub import RETRY_SECONDS, database_work
-from sessions_app.chat.live import LiveMember, live_error, user_channel
+from sessions_app.chat.hub import database_work
+from sessions_app.chat.live import LiveMember, live_error
 from sessions_app.chat.payloads import message_payload
 from sessions_app.chat.socket_cap import CLOSE_TOO_MANY_SOCKETS, socket_acquire, socket_release
 
@@ -112,43 +110,25 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             # A handler that raised ends the consumer without disconnect(): the process's room
             # hub must not keep a dead socket (and its held events) in its rooms.
             if hasattr(self, "rooms"):
-                await self.leave_all()
+                await self.live_stop()
             await self._release_place()
 
     async def _serve(self, scope, receive, send):
-        """Channels' ``AsyncConsumer.__call__``, with the socket's own channel (notifications and
-        access changes) opened beside it once the user is known, not before the handshake: the
-        socket is served whatever the channel layer takes to answer (a Redis outage, or a
-        thousand sockets reconnecting at once), and a failed channel-layer receive is retried
-        instead of ending the socket."""
+        """Channels' ``AsyncConsumer.__call__`` without a channel of the socket's own: the
+        socket's events all come through the process's room hub (its rooms', and its user's
+        notifications and access changes), so the socket reads only its own frames, one at a
+        time, and asks the channel layer nothing to be served."""
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = None
         self.base_send = send
-        # The socket's name in presence, the socket cap and typing's origin: its own, from the
-        # start, whether or not the layer has given it a channel yet.
+        # The socket's name in presence, the socket cap and typing's origin.
         self.socket_id = f"ws.{uuid.uuid4().hex}"
-        self.channel_name: str | None = None
-        self.channel_opened = asyncio.Event()
-        sources = [receive]
-        if self.channel_layer is not None:
-            sources.append(self._channel_receive)
         try:
-            await await_many_dispatch(sources, self.dispatch)
+            while True:
+                await self.dispatch(await receive())
         except StopConsumer:
             pass
-
-    async def _channel_receive(self):
-        await self.channel_opened.wait()
-        failures = 0
-        while True:
-            try:
-                return await self.channel_layer.receive(self.channel_name)
-            except Exception:
-                # channels-redis' pub/sub layer registers a channel before subscribing it: forget
-                # the failed registration, so that the next try subscribes again
-                getattr(self.channel_layer, "channels", {}).pop(self.channel_name, None)
-                await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
-                failures += 1
 
     async def dispatch(self, message):
         """Channels' ``dispatch`` without its ``aclose_old_connections()``: that is a trip to a
@@ -160,7 +140,6 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self):
-        self.user_group_task: asyncio.Task | None = None
         self.live_start(self.channel_layer, self.socket_id)
         self.holds_place = False  # one of the user's WS_MAX_SOCKETS_PER_USER places
         self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
@@ -174,13 +153,10 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             await self._authenticated(scope_user, expires_at=None)
 
     async def disconnect(self, code):
-        for task in (self.deadline_task, self.user_group_task):
-            if task is not None:
-                task.cancel()
+        if self.deadline_task is not None:
+            self.deadline_task.cancel()
         await self.live_stop()
         await self._release_place()
-        if self.user is not None and self.channel_name is not None:
-            await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
 
     # --- incoming frames ---------------------------------------------------------------------
 
@@ -319,21 +295,6 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
             {"type": "room.typing", "frame": frame_out, "origin": self.socket_id, "sessionId": session_id},
         )
 
-    # --- events from the channel layer (this socket's own channel) ----------------------------
-
-    async def notification_push(self, event):
-        await self._send_json({"type": "notification", "notification": event["notification"]})
-
-    async def access_changed(self, event):
-        """k12/access_events.py: the user's access changed (an allocation ended, a session was
-        cancelled, a child moved to another parent, consent was withdrawn, the user was
-        deactivated). Re-check now; then tell the client, which re-reads what it may do."""
-        if not await self.recheck():
-            return
-        await self._send_json(
-            {"type": "accessChanged", "reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
-        )
-
     # --- how this socket writes what the room hub hands over (sessions_app/chat/live.py) -----------
 
     async def write_frame(self, event: dict) -> None:
@@ -360,6 +321,12 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
     async def room_lost(self, session_id: str) -> None:
         await self._error("forbidden", "Access to this session has ended.", sessionId=session_id)
 
+    async def write_notification(self, notification: dict) -> None:
+        await self._send_json({"type": "notification", "notification": notification})
+
+    async def write_access_changed(self, reason: str | None, session_ids: list) -> None:
+        await self._send_json({"type": "accessChanged", "reason": reason, "sessionIds": session_ids})
+
     async def end(self, reason: str) -> None:
         await self.close(code=CLOSE_CODES[reason])
 
@@ -373,15 +340,7 @@ class SessionChatConsumer(LiveMember, AsyncWebsocketConsumer):
                 return
             self.holds_place = True
         self.authenticated(user, expires_at=expires_at)
-        if first:
-            self.user_group_task = asyncio.create_task(self._join_user_group())
         await self._send_json({"type": "ready", "user": me_payload(user)})
-
-    async def _join_user_group(self):
-        """Notifications and access changes for the user reach this socket through the user's
-        group, on a channel of its own that ``_channel_receive`` reads once it is open."""
-        self.channel_name = await user_channel(self.channel_layer, self.user.id)
-        self.channel_opened.set()
 
     async def _release_place(self):
         if getattr(self, "holds_place", False):

@@ -24,8 +24,6 @@ socket.io (Engine.IO v4, long-polling with upgrade, or WebSocket only) at /socke
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from importlib import import_module
@@ -42,10 +40,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from k12 import permissions
 from k12.errors import DomainError
 from k12.models import User
-from k12.notifications import user_group
 from sessions_app.chat.consumers import TokenBucket, _user_from_token
-from sessions_app.chat.hub import listen
-from sessions_app.chat.live import LiveMember, live_error, user_channel
+from sessions_app.chat.live import LiveMember, live_error
 from sessions_app.chat.socket_cap import socket_acquire, socket_release
 
 logger = logging.getLogger(__name__)
@@ -121,37 +117,12 @@ class GatewayMember(LiveMember):
         self.live_start(self.layer, sid)
         self.bucket = TokenBucket(settings.WS_RATE_PER_SECOND, settings.WS_RATE_BURST)
         self.rate_strikes = 0
-        self.channel: str | None = None
-        self.user_task: asyncio.Task | None = None
 
     def start(self, user: User, expires_at: float | None) -> None:
         self.authenticated(user, expires_at=expires_at)
-        self.user_task = asyncio.create_task(self._user_events(user.id))
-
-    async def _user_events(self, user_id) -> None:
-        """The user's own events (access changed, notifications), on a channel of this socket
-        opened beside it: the connection is not kept waiting for the channel layer (while it
-        has none, the periodic re-check still covers access)."""
-        self.channel = await user_channel(self.layer, user_id)
-        await listen(self.layer, lambda: self.channel, self._user_event)
 
     async def stop(self) -> None:
-        if self.user_task is not None:
-            self.user_task.cancel()
         await self.live_stop()
-        if self.channel is not None and self.user is not None:
-            with contextlib.suppress(Exception):
-                await self.layer.group_discard(user_group(self.user.id), self.channel)
-
-    async def _user_event(self, event: dict) -> None:
-        kind = event.get("type")
-        if kind == "access.changed":  # as /ws/ does: re-check now, then tell the client
-            if await self.recheck():
-                await self.emit(
-                    "accessChanged", {"reason": event.get("reason"), "sessionIds": event.get("sessionIds", [])}
-                )
-        elif kind == "notification.push":
-            await self.emit("notification", event["notification"])
 
     async def emit(self, event: str, data) -> None:
         await self.write(_packet(event, data))
@@ -193,6 +164,12 @@ class GatewayMember(LiveMember):
     async def room_lost(self, session_id: str) -> None:
         message = "Access to this session has ended."
         await self.emit("exception", {"status": "error", "message": message, "sessionId": session_id})
+
+    async def write_notification(self, notification: dict) -> None:
+        await self.emit("notification", notification)
+
+    async def write_access_changed(self, reason: str | None, session_ids: list) -> None:
+        await self.emit("accessChanged", {"reason": reason, "sessionIds": session_ids})
 
     async def end(self, reason: str) -> None:
         await self.error(MESSAGES[reason])

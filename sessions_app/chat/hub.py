@@ -19,6 +19,12 @@ its own queue: with a room of a hundred sockets, that per-socket dispatch was th
   member as one ``room.batch`` event before the message itself, encoded once per process.
 - Each socket's ordering, de-duplication and its own gap fill (when the hub's read failed, or a
   socket is behind for another reason) stay the socket's (``LiveMember.hub_event``).
+- The user's own events (notifications, access changes; sent to the user's group with the
+  user's ``userId``) come the same way: the process is in a user's group from the user's first
+  local socket to the last (``follow``/``unfollow``), and the hub hands each event to that
+  user's sockets (``LiveMember.user_event``). A user's sockets share the subscription: one
+  socket per user asks the channel layer, not every socket (a reconnect storm is thousands),
+  and the group is joined beside the socket, never before serving it.
 
 One hub per (event loop, channel layer): a server process has one of each; tests make several.
 """
@@ -34,6 +40,7 @@ from typing import Protocol
 from asgiref.sync import SyncToAsync
 from django.db import close_old_connections
 
+from k12.notifications import user_group
 from sessions_app.chat import selectors
 from sessions_app.chat.payloads import row_payload
 from sessions_app.chat.services import session_group
@@ -67,8 +74,14 @@ def database_work(func):
     return _DatabaseWork(func, thread_sensitive=False)
 
 
+# The user's own events (k12/notifications.py, k12/access_events.py): each names its ``userId``.
+USER_EVENTS = ("notification.push", "access.changed")
+
+
 class Member(Protocol):
     async def hub_event(self, event: dict) -> None: ...
+
+    async def user_event(self, event: dict) -> None: ...
 
 
 async def listen(layer, channel, handle, *, prepare=None, after_failure=None) -> None:
@@ -98,8 +111,10 @@ class RoomHub:
     def __init__(self, layer):
         self.layer = layer
         self.rooms: dict[str, dict[Member, None]] = {}  # insertion-ordered sets
+        self.users: dict[str, dict[Member, None]] = {}  # user id → the user's sockets here
+        self.following: dict[str, asyncio.Task] = {}  # user id → joining the user's group
         self.seen: dict[str, int] = {}  # room → the last message seq handed to its members
-        self.in_group: dict[str, float] = {}  # room → when the process last joined its group (loop time)
+        self.in_group: dict[str, float] = {}  # group → when the process last joined it (loop time)
         self.channel: str | None = None
         self.listener: asyncio.Task | None = None
         self.lock = asyncio.Lock()
@@ -110,27 +125,98 @@ class RoomHub:
         database), and the listener keeps trying, then joins every room it holds; the next
         frame lets each member fill what it missed from the database."""
         members = self.rooms.get(session_id)
-        if members and not self._renewal_due(session_id):
+        group = session_group(session_id)
+        if members and not self._renewal_due(group):
             members[member] = None  # the process is in the room's group already
             return
         async with self.lock:
             self.rooms.setdefault(session_id, {})[member] = None
-            if self.listener is None:
-                listener = listen(
-                    self.layer, lambda: self.channel, self._dispatch, prepare=self._ready, after_failure=self._rejoin
-                )
-                self.listener = asyncio.create_task(listener, name="room-hub")
+            self._listen()
             try:
-                await self._ensure_channel()
-                await self._group("group_add", session_id)
-                self.in_group[session_id] = asyncio.get_running_loop().time()
+                await self._add(group)
             except Exception:
                 logger.warning("room hub: channel layer unreachable; %s has no live push until it is back", session_id)
 
-    def _renewal_due(self, session_id: str) -> bool:
-        """True unless the process is in the room's group, joined recently enough for a layer
-        whose groups expire (the pub/sub layer's do not)."""
-        joined_at = self.in_group.get(session_id)
+    def follow(self, user_id, member: Member) -> None:
+        """The member gets the user's own events from now on. The user's first socket in the
+        process (or one once a layer's groups expire half-way) has the process join the user's
+        group beside it, retrying while the layer is unreachable (the sockets' periodic access
+        re-check covers that time); the others ask the layer nothing."""
+        user_id = str(user_id)
+        self.users.setdefault(user_id, {})[member] = None
+        if user_id not in self.following and self._renewal_due(user_group(user_id)):
+            self.following[user_id] = asyncio.create_task(self._follow(user_id), name="room-hub-user")
+
+    async def _follow(self, user_id: str) -> None:
+        group, failures = user_group(user_id), 0
+        try:
+            while user_id in self.users:
+                try:
+                    async with self.lock:
+                        if user_id in self.users:
+                            self._listen()
+                            await self._add(group)
+                    return
+                except Exception:
+                    logger.warning("room hub: could not join %s; retrying", group, exc_info=failures == 0)
+                    await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+                    failures += 1
+        finally:
+            if self.following.get(user_id) is asyncio.current_task():
+                del self.following[user_id]
+
+    async def unfollow(self, user_id, member: Member) -> None:
+        """The member is gone; the process leaves the user's group with the user's last socket."""
+        user_id = str(user_id)
+        members = self.users.get(user_id)
+        if members is None or member not in members:
+            return
+        del members[member]
+        if members:
+            return
+        del self.users[user_id]
+        following = self.following.pop(user_id, None)
+        if following is not None:
+            following.cancel()
+        async with self.lock:
+            if user_id in self.users:  # a new socket of the user came meanwhile
+                return
+            group = user_group(user_id)
+            self.in_group.pop(group, None)
+            if self.channel is not None:  # (a join cut short may have subscribed it)
+                try:
+                    await self._group("group_discard", group)
+                except Exception:  # the layer is down: the group expires, events find no member
+                    logger.warning("room hub: could not leave %s", group, exc_info=True)
+            await self._stop_if_idle()
+
+    def _listen(self) -> None:
+        """Start the process's listener, if it is not running (under the lock)."""
+        if self.listener is None:
+            listener = listen(
+                self.layer, lambda: self.channel, self._dispatch, prepare=self._ready, after_failure=self._rejoin
+            )
+            self.listener = asyncio.create_task(listener, name="room-hub")
+
+    async def _add(self, group: str) -> None:
+        """The process's channel joins ``group`` (under the lock)."""
+        await self._ensure_channel()
+        await self._group("group_add", group)
+        self.in_group[group] = asyncio.get_running_loop().time()
+
+    async def _stop_if_idle(self) -> None:
+        """No room and no user left in this process: stop listening (a later join starts
+        again). Under the lock."""
+        if not self.rooms and not self.users and self.listener is not None:
+            listener, self.listener = self.listener, None
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    def _renewal_due(self, group: str) -> bool:
+        """True unless the process is in ``group``, joined recently enough for a layer whose
+        groups expire (the pub/sub layer's do not)."""
+        joined_at = self.in_group.get(group)
         if joined_at is None:
             return True
         expiry = getattr(self.layer, "group_expiry", None)
@@ -150,22 +236,17 @@ class RoomHub:
             if not members:
                 del self.rooms[session_id]
                 self.seen.pop(session_id, None)
-                self.in_group.pop(session_id, None)
+                group = session_group(session_id)
+                self.in_group.pop(group, None)
                 try:
-                    await self._group("group_discard", session_id)
+                    await self._group("group_discard", group)
                 except Exception:  # the layer is down: the group expires, frames find no member
-                    logger.warning("room hub: could not leave %s", session_group(session_id), exc_info=True)
-            if not self.rooms and self.listener is not None:
-                # no room left in this process: stop listening (a later join starts again)
-                listener, self.listener = self.listener, None
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
+                    logger.warning("room hub: could not leave %s", group, exc_info=True)
+            await self._stop_if_idle()
 
-    async def _group(self, operation: str, session_id: str) -> None:
-        """The process's channel joins or leaves a session's group, waiting at most
-        LAYER_TIMEOUT_SECONDS."""
-        call = getattr(self.layer, operation)(session_group(session_id), self.channel)
+    async def _group(self, operation: str, group: str) -> None:
+        """The process's channel joins or leaves a group, waiting at most LAYER_TIMEOUT_SECONDS."""
+        call = getattr(self.layer, operation)(group, self.channel)
         await asyncio.wait_for(call, LAYER_TIMEOUT_SECONDS)
 
     def baseline(self, session_id: str, seq: int) -> None:
@@ -187,15 +268,21 @@ class RoomHub:
         async with self.lock:
             try:
                 await self._ensure_channel()
-                for session_id in list(self.rooms):
-                    await self._group("group_add", session_id)
-                    self.in_group[session_id] = asyncio.get_running_loop().time()
+                for group in [*map(session_group, self.rooms), *map(user_group, self.users)]:
+                    await self._add(group)
             except Exception:
                 if strict:
                     raise
                 # still down; the listener tries again
 
     async def _dispatch(self, event: dict) -> None:
+        if event.get("type") in USER_EVENTS:
+            for member in list(self.users.get(str(event.get("userId")), ())):
+                try:
+                    await member.user_event(event)
+                except Exception:
+                    logger.exception("room hub: delivery of a user's event to a socket failed")
+            return
         session_id = event.get("sessionId")
         if not self.rooms.get(session_id):
             return

@@ -12,9 +12,10 @@ channel-layer group; only how a frame is written differs (the subclass's ``write
 - Presence (sessions_app/chat/presence.py) follows ``rooms``: in from the join, out on leaving.
 - Access is re-checked every ``WS_ACCESS_RECHECK_SECONDS`` and when the server is told it
   changed; a socket authenticated by JWT ends when its token expires unless it is refreshed.
-- The user's own events (access changed, notifications) come on a channel of the socket's own in
-  the user's group, opened beside the socket (``user_channel``), never before serving it: a
-  socket that has none yet is still re-checked on its clock.
+- The user's own events (access changed, notifications) come through the process's room hub,
+  which is in the user's group once for all of the user's sockets in the process and joins it
+  beside the socket, never before serving it (``RoomHub.follow``): until it has, a socket is
+  still re-checked on its clock.
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ from k12 import permissions
 from k12.authentication import Viewer
 from k12.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited
 from k12.models import User
-from k12.notifications import user_group
 from sessions_app.chat import presence, selectors
-from sessions_app.chat.hub import RETRY_SECONDS, database_work, hub_for
+from sessions_app.chat.hub import database_work, hub_for
 from sessions_app.chat.payloads import row_payload
 
 logger = logging.getLogger(__name__)
@@ -100,24 +100,6 @@ def _gap(user: User, session_id: str, after_seq: int, upto_seq: int) -> list[dic
     return [{"seq": row[selectors.SEQ], "payload": row_payload(row, staff=staff)} for row in rows]
 
 
-async def user_channel(layer, user_id) -> str:
-    """A new channel of the layer in the user's group, for the socket's own events. While the
-    layer is unreachable it keeps trying (run it beside the socket, not before serving it). No
-    deadline of its own: the layer's connection timeouts end a call to a Redis that is away,
-    and a call that is only queued (sockets arriving together) is not abandoned and repeated."""
-    channel, failures = None, 0
-    while True:
-        try:
-            if channel is None:
-                channel = await layer.new_channel()
-            await layer.group_add(user_group(user_id), channel)
-            return channel
-        except Exception:
-            logger.warning("live room: could not join the user's group; retrying", exc_info=failures == 0)
-            await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
-            failures += 1
-
-
 class LiveMember:
     """A socket in the live room. Subclasses write frames to their own kind of socket."""
 
@@ -144,6 +126,15 @@ class LiveMember:
         """The user may no longer see a room this socket was in (it has been left)."""
         raise NotImplementedError
 
+    async def write_notification(self, notification: dict) -> None:
+        """A notification of the user's (k12/notifications.py)."""
+        raise NotImplementedError
+
+    async def write_access_changed(self, reason: str | None, session_ids: list) -> None:
+        """The user's access changed and this socket has re-checked it: the client re-reads
+        what it may do."""
+        raise NotImplementedError
+
     async def end(self, reason: str) -> None:
         """Close the socket: ``resync`` (a gap could not be filled: the client re-joins with
         `after`), ``deactivated`` or ``expired`` (the token ran out)."""
@@ -160,15 +151,21 @@ class LiveMember:
         self.backlog: list[dict] | None = None
         self.drain_task: asyncio.Task | None = None
         self.recheck_task: asyncio.Task | None = None
+        self.access_tasks: set[asyncio.Task] = set()
         self.hub = hub_for(layer)
 
     async def live_stop(self) -> None:
-        for task in (self.recheck_task, self.drain_task):
+        """The socket is gone (safe to call twice)."""
+        for task in (self.recheck_task, self.drain_task, *self.access_tasks):
             if task is not None:
                 task.cancel()
         await self.leave_all()
+        if self.user is not None:
+            await self.hub.unfollow(self.user.id, self)
 
     def authenticated(self, user: User, *, expires_at: float | None) -> None:
+        if self.user is None:
+            self.hub.follow(user.id, self)
         self.user = user
         self.staff = permissions.sees_hidden_text(user)
         self.token_expires_at = expires_at
@@ -309,6 +306,24 @@ class LiveMember:
         if shared:
             event[key] = frames
         return frames
+
+    # --- the user's own events, handed over by the process's room hub ----------------------------
+
+    async def user_event(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "notification.push":
+            await self.write_notification(event["notification"])
+        elif kind == "access.changed":
+            # Re-checked beside the hub, which hands the process's other events on meanwhile
+            # (the re-check is a database trip).
+            task = asyncio.create_task(self._access_changed(event))
+            self.access_tasks.add(task)
+            task.add_done_callback(self.access_tasks.discard)
+
+    async def _access_changed(self, event: dict) -> None:
+        """k12/access_events.py: re-check now; then tell the client, which re-reads what it may do."""
+        if await self.recheck():
+            await self.write_access_changed(event.get("reason"), event.get("sessionIds", []))
 
     # --- access over time ---------------------------------------------------------------------
 

@@ -245,7 +245,8 @@ def test_a_member_who_lost_access_leaves_the_room(world, daphnes, e2e_redis):
         layer = RedisPubSubChannelLayer(
             hosts=[e2e_redis.url], prefix=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
         )
-        asyncio.run(layer.group_send(user_group(world.student_user.id), {"type": "access.changed"}))
+        event = {"type": "access.changed", "userId": str(world.student_user.id)}
+        asyncio.run(layer.group_send(user_group(world.student_user.id), event))
         error = student.expect("exception")["data"]
         assert error == {"status": "error", "message": "Access to this session has ended.", "sessionId": sid}
         assert student.expect("accessChanged")["data"] == {"reason": None, "sessionIds": []}

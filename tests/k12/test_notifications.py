@@ -131,7 +131,11 @@ def test_push_and_email_wait_for_the_commit(world, mailoutbox, django_capture_on
     )
 
     note = Notification.objects.get()
-    assert pushed["tutor"] == {"type": "notification.push", "notification": notifications.notification_payload(note)}
+    assert pushed["tutor"] == {
+        "type": "notification.push",
+        "userId": str(world.tutor.id),  # a process's one subscription to the user's events hands it out by it
+        "notification": notifications.notification_payload(note),
+    }
     assert pushed["parent"] is None  # only the tutor's own group
     assert [m.to for m in mailoutbox] == [[world.tutor.email]]
 

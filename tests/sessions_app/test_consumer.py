@@ -385,7 +385,8 @@ async def test_deactivated_user_is_closed(world):
 
     from k12.notifications import user_group
 
-    await get_channel_layer().group_send(user_group(world.tutor.id), {"type": "access.changed"})
+    event = {"type": "access.changed", "userId": str(world.tutor.id)}
+    await get_channel_layer().group_send(user_group(world.tutor.id), event)
     while True:
         output = await tutor.receive_output(timeout=10)
         if output["type"] == "websocket.close":

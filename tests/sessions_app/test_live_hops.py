@@ -96,28 +96,29 @@ async def test_a_join_into_a_room_the_process_is_in_asks_the_channel_layer_nothi
     await parent.disconnect()
 
 
-async def test_a_socket_is_served_while_the_channel_layer_is_slow_to_open_its_own_channel(world, trips):
-    """A socket's own channel (the user's notifications and access changes) is opened beside
-    it, not before it: the socket is accepted, authenticated, joined and given the room's
-    messages while the layer has not answered yet, and gets the user's events once it has."""
+async def test_a_socket_is_served_while_the_channel_layer_is_slow_to_take_the_users_events(world, trips):
+    """The process joins the user's group (notifications and access changes) beside the user's
+    first socket, not before serving it: the socket is accepted, authenticated, joined and given
+    the room's messages while the layer has not answered yet, and gets the user's events once
+    it has."""
     from unittest import mock
 
     from channels.layers import get_channel_layer
-    from django.db import transaction
 
-    from k12.notifications import notification_create
+    from k12.notifications import user_group
     from tests.sessions_app.test_consumer import Communicator, joined
 
     tutor, _ = await joined(world.tutor, world.booking)  # the process holds the room's group
     layer = get_channel_layer()
-    real_new_channel = layer.new_channel
+    real_add = layer.group_add
     answer = asyncio.Event()
 
-    async def slow_new_channel(*args, **kwargs):
-        await answer.wait()
-        return await real_new_channel(*args, **kwargs)
+    async def slow_add(group, channel):
+        if group == user_group(world.parent.id):
+            await answer.wait()
+        return await real_add(group, channel)
 
-    with mock.patch.object(layer, "new_channel", slow_new_channel):
+    with mock.patch.object(layer, "group_add", slow_add):
         comm = Communicator(application, "/ws/encounters/", headers=[ORIGIN])
         assert (await comm.connect())[0]
         await comm.send_json_to({"type": "auth", "token": token(world.parent)})
@@ -127,19 +128,64 @@ async def test_a_socket_is_served_while_the_channel_layer_is_slow_to_open_its_ow
         await sync_to_async(message_create)(booking=world.booking, sender=world.tutor, text="served")
         assert (await comm.receive_json_from())["message"]["text"] == "served"
         answer.set()
-
-        def notify():
-            with transaction.atomic():
-                notification_create(user=world.parent, kind="test", title="Hello", email=False)
-
-        for _ in range(50):  # the channel is open and in the user's group shortly after
-            await sync_to_async(notify)()
-            if not await comm.receive_nothing(timeout=0.2):
-                break
-        frame = await comm.receive_json_from()
+        frame = await notified(comm, world.parent, "Hello")
         assert frame["type"] == "notification" and frame["notification"]["title"] == "Hello"
     await comm.disconnect()
     await tutor.disconnect()
+
+
+async def notified(comm, user, title: str) -> dict:
+    """Notify ``user`` until ``comm`` gets it (the process joins the user's group beside the
+    user's first socket, shortly after it is ready); the frame."""
+    from django.db import transaction
+
+    from k12.notifications import notification_create
+
+    def notify():
+        with transaction.atomic():
+            notification_create(user=user, kind="test", title=title, email=False)
+
+    for _ in range(50):
+        await sync_to_async(notify)()
+        if not await comm.receive_nothing(timeout=0.2):
+            break
+    return await comm.receive_json_from()
+
+
+async def test_the_sockets_of_a_user_share_the_process_subscription_to_the_users_events(world, trips):
+    """A process is in a user's group once, from the user's first socket to the last: the
+    user's other sockets (a thousand users reconnect together when another server process goes)
+    ask the channel layer nothing, and each of them gets the user's events."""
+    from unittest import mock
+
+    from channels.layers import get_channel_layer
+
+    from k12.notifications import user_group
+    from tests.sessions_app.test_consumer import authed
+
+    first = await authed(world.parent)
+    assert (await notified(first, world.parent, "first"))["notification"]["title"] == "first"
+    layer = get_channel_layer()
+    asked: list[str] = []
+    originals = {name: getattr(layer, name) for name in ("new_channel", "group_add", "group_discard")}
+
+    def spy(name):
+        async def call(*args, **kwargs):
+            asked.append(f"{name} {args[0] if args and name != 'new_channel' else ''}".strip())
+            return await originals[name](*args, **kwargs)
+
+        return call
+
+    with mock.patch.multiple(layer, **{name: spy(name) for name in originals}):
+        second = await authed(world.parent)
+        frame = await notified(second, world.parent, "both")
+        assert (await first.receive_json_from())["notification"]["title"] == "both"
+        assert frame["notification"]["title"] == "both"
+        assert asked == []
+        await first.disconnect()
+        assert asked == []
+        await second.disconnect()
+        assert asked == [f"group_discard {user_group(world.parent.id)}"]
 
 
 async def test_sockets_wait_on_the_database_side_by_side(world):
