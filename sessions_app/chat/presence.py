@@ -37,6 +37,8 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from sessions_app.chat.redis_batch import Batcher
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["aleft", "ajoined", "joined", "left", "users_present"]
@@ -111,7 +113,8 @@ class _RedisRooms:
 
 
 # Connections to Redis per event loop for the sockets' joins and leaves: sockets joining together
-# (another process's, reconnecting) wait for one, at most this long, instead of going unrecorded.
+# (another process's, reconnecting) are recorded in one pipeline (redis_batch.py); leaves wait
+# for a connection, at most this long, instead of going unrecorded.
 _ASYNC_CONNECTIONS = 50
 _ASYNC_WAIT_SECONDS = 5.0
 
@@ -125,12 +128,14 @@ class _AsyncRedisRooms:
             url, max_connections=_ASYNC_CONNECTIONS, timeout=_ASYNC_WAIT_SECONDS, **_CLIENT_OPTIONS
         )
         self.client = aioredis.Redis.from_pool(pool)
+        self.batcher = Batcher(self.client)
         self.prefix = prefix
 
     async def add(self, session_id: str, members: list[str], now: float) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
-            _queue_add(pipe, _key(self.prefix, session_id), members, now)
-            await pipe.execute()
+        key = _key(self.prefix, session_id)
+        for reply in await self.batcher.run(lambda pipe: _queue_add(pipe, key, members, now)):
+            if isinstance(reply, Exception):
+                raise reply
 
     async def remove(self, session_id: str, member: str) -> None:
         await self.client.zrem(_key(self.prefix, session_id), member)

@@ -33,7 +33,10 @@ import weakref
 import redis.asyncio as aioredis
 from django.conf import settings
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
+
+from sessions_app.chat.redis_batch import Batcher
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,8 @@ CLOSE_TOO_MANY_SOCKETS = 4409
 
 REDIS_TIMEOUT_SECONDS = 1.0
 # Connections to Redis per event loop. Sockets arriving together (another process's, reconnecting)
-# wait for one instead of failing (which would let them in uncounted), at most this long.
+# ask in one pipeline (redis_batch.py); other calls wait for a connection instead of failing
+# (which would let a socket in uncounted), at most this long.
 REDIS_CONNECTIONS = 50
 REDIS_WAIT_SECONDS = 5.0
 KEY_PREFIX = "k12:sockets:"
@@ -97,12 +101,18 @@ class _RedisLeases:
         self.client = aioredis.Redis.from_pool(pool)
         self.script = self.client.register_script(_LEASE_SCRIPT)
         self.count_script = self.client.register_script(_COUNT_SCRIPT)
+        self.batcher = Batcher(self.client)
         self.held: dict[tuple[str, str], None] = {}
         self.renewer: asyncio.Task | None = None
 
     async def acquire(self, user_id: str, socket_id: str) -> bool:
+        key, args = _key(user_id), [socket_id, _limit(), _lease_ms()]
         try:
-            admitted = await self.script(keys=[_key(user_id)], args=[socket_id, _limit(), _lease_ms()])
+            (admitted,) = await self.batcher.run(lambda pipe: pipe.evalsha(self.script.sha, 1, key, *args))
+            if isinstance(admitted, NoScriptError):  # Redis has forgotten it (a restart): load it
+                admitted = await self.script(keys=[key], args=args)
+            elif isinstance(admitted, Exception):
+                raise admitted
         except Exception:
             logger.warning("socket cap not applied for user %s: Redis unavailable", user_id, exc_info=True)
             admitted = 1

@@ -1,6 +1,7 @@
 """Fixtures for the recordings tests: media samples synthesised with PyAV (nothing downloaded),
 a temporary local storage, and a real S3-compatible endpoint (moto's server mode, one process
-per test worker on a free port) used through the production S3 settings."""
+per test worker on a free port) used through the production S3 settings. And ``round_trips``,
+the live room's writes to Redis."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import boto3
 import pytest
 import requests
 from django.test import TestCase
+from redis.asyncio.connection import AbstractConnection
 
 import k12.settings
 from tests.e2e.servers import free_port, stop_process
@@ -306,3 +308,23 @@ def s3_storage(moto_endpoint, settings, monkeypatch, tmp_path) -> S3:
     uploads_tmp.mkdir()
     settings.FILE_UPLOAD_TEMP_DIR = str(uploads_tmp)
     return S3(moto_endpoint, bucket, client)
+
+
+@pytest.fixture
+def round_trips():
+    """What this process sends Redis from the event loop meanwhile: one list of command names
+    per write (a pipeline is one write, one round trip)."""
+    sent: list[list[str]] = []
+    real = AbstractConnection.send_packed_command
+
+    async def spy(self, command, check_health=True):
+        packed = command if isinstance(command, bytes) else b"".join(command)
+        lines, names, i = packed.split(b"\r\n"), [], 0
+        while i < len(lines) and lines[i].startswith(b"*"):  # *N, then N times $len and the value
+            names.append(lines[i + 2].decode())
+            i += 1 + 2 * int(lines[i][1:])
+        sent.append(names)
+        return await real(self, command, check_health)
+
+    with mock.patch.object(AbstractConnection, "send_packed_command", spy):
+        yield sent

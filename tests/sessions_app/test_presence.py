@@ -69,3 +69,14 @@ async def test_sockets_joining_together_are_all_recorded():
     await asyncio.gather(*(presence.ajoined(session_id, user, f"s-{user}") for user in users))
     assert await sync_to_async(presence.users_present)(session_id) == set(users)
     await asyncio.gather(*(presence.aleft(session_id, user, f"s-{user}") for user in users))
+
+
+async def test_sockets_joining_together_are_recorded_in_one_round_trip(round_trips):
+    """A server process's sockets rejoining together: one pipeline for all their entries."""
+    session_id = str(uuid.uuid4())
+    users = [str(uuid.uuid4()) for _ in range(3)]
+    await presence.ajoined(session_id, "first", "s-first")  # (opens the connection)
+    round_trips.clear()
+    await asyncio.gather(*(presence.ajoined(session_id, user, f"s-{user}") for user in users))
+    assert round_trips == [["ZADD", "ZREMRANGEBYSCORE", "EXPIRE"] * 3]
+    await asyncio.gather(*(presence.aleft(session_id, user, f"s-{user}") for user in [*users, "first"]))

@@ -119,3 +119,34 @@ async def test_sockets_arriving_together_are_all_counted(world, settings):
     assert await sockets_held(world.parent.id) == 150
     await asyncio.gather(*(socket_release(world.parent.id, f"together-{i}") for i in range(200)))
     assert await sockets_held(world.parent.id) == 0
+
+
+async def test_sockets_arriving_together_take_one_round_trip_for_their_places(world, settings, round_trips):
+    """A server process's sockets reconnecting together: their places are asked for in one
+    pipeline, not one round trip (and one pooled connection) each."""
+    settings.WS_MAX_SOCKETS_PER_USER = 150
+    await forget(world.parent)
+    assert await socket_acquire(world.parent.id, "first")  # (loads the script)
+    round_trips.clear()
+    admitted = await asyncio.gather(*(socket_acquire(world.parent.id, f"together-{i}") for i in range(20)))
+    assert all(admitted)
+    assert round_trips == [["EVALSHA"] * 20]
+    assert await sockets_held(world.parent.id) == 21
+    await asyncio.gather(*(socket_release(world.parent.id, f"together-{i}") for i in range(20)))
+    await socket_release(world.parent.id, "first")
+
+
+async def test_a_place_asked_for_after_redis_forgot_the_script_is_still_counted(world, settings):
+    settings.WS_MAX_SOCKETS_PER_USER = 1
+    await forget(world.parent)
+    assert await socket_acquire(world.parent.id, "before")
+    await socket_release(world.parent.id, "before")
+    client = aioredis.Redis.from_url(django_settings.REDIS_URL)
+    await client.script_flush()  # (a Redis restarted empty)
+    await client.aclose()
+    assert await asyncio.gather(socket_acquire(world.parent.id, "a"), socket_acquire(world.parent.id, "b")) == [
+        True,
+        False,
+    ]
+    assert await sockets_held(world.parent.id) == 1
+    await socket_release(world.parent.id, "a")
