@@ -112,7 +112,8 @@ class RoomHub:
         self.layer = layer
         self.rooms: dict[str, dict[Member, None]] = {}  # insertion-ordered sets
         self.users: dict[str, dict[Member, None]] = {}  # user id → the user's sockets here
-        self.following: dict[str, asyncio.Task] = {}  # user id → joining the user's group
+        self.to_follow: dict[str, None] = {}  # users whose group the process is to join
+        self.follower: asyncio.Task | None = None  # joining them
         self.seen: dict[str, int] = {}  # room → the last message seq handed to its members
         self.in_group: dict[str, float] = {}  # group → when the process last joined it (loop time)
         self.channel: str | None = None
@@ -144,26 +145,32 @@ class RoomHub:
         re-check covers that time); the others ask the layer nothing."""
         user_id = str(user_id)
         self.users.setdefault(user_id, {})[member] = None
-        if user_id not in self.following and self._renewal_due(user_group(user_id)):
-            self.following[user_id] = asyncio.create_task(self._follow(user_id), name="room-hub-user")
+        if user_id not in self.to_follow and self._renewal_due(user_group(user_id)):
+            self.to_follow[user_id] = None
+            if self.follower is None:
+                self.follower = asyncio.create_task(self._follow(), name="room-hub-users")
 
-    async def _follow(self, user_id: str) -> None:
-        group, failures = user_group(user_id), 0
+    async def _follow(self) -> None:
+        """Join the groups of the users waiting in ``to_follow``: all those waiting at a time
+        under one hold of the lock (a thousand users' sockets reconnect together), not a turn
+        at the lock each."""
+        failures = 0
         try:
-            while user_id in self.users:
+            while self.to_follow:
                 try:
                     async with self.lock:
-                        if user_id in self.users:
-                            self._listen()
-                            await self._add(group)
-                    return
+                        self._listen()
+                        for user_id in list(self.to_follow):
+                            if user_id in self.users:
+                                await self._add(user_group(user_id))
+                            self.to_follow.pop(user_id, None)
+                    failures = 0
                 except Exception:
-                    logger.warning("room hub: could not join %s; retrying", group, exc_info=failures == 0)
+                    logger.warning("room hub: could not join a user's group; retrying", exc_info=failures == 0)
                     await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                     failures += 1
         finally:
-            if self.following.get(user_id) is asyncio.current_task():
-                del self.following[user_id]
+            self.follower = None
 
     async def unfollow(self, user_id, member: Member) -> None:
         """The member is gone; the process leaves the user's group with the user's last socket."""
@@ -175,15 +182,12 @@ class RoomHub:
         if members:
             return
         del self.users[user_id]
-        following = self.following.pop(user_id, None)
-        if following is not None:
-            following.cancel()
+        self.to_follow.pop(user_id, None)
         async with self.lock:
             if user_id in self.users:  # a new socket of the user came meanwhile
                 return
             group = user_group(user_id)
-            self.in_group.pop(group, None)
-            if self.channel is not None:  # (a join cut short may have subscribed it)
+            if self.in_group.pop(group, None) is not None:
                 try:
                     await self._group("group_discard", group)
                 except Exception:  # the layer is down: the group expires, events find no member
