@@ -119,3 +119,23 @@ def test_an_admin_may_log_anyone_out(world, client):
 def test_logout_bad_input(world, client, body):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(world.parent)}")
     assert client.post("/api/auth/logout", body, format="json").status_code in (400, 401)
+
+
+def test_the_view_gets_the_token_user_itself_once_it_is_read(world, api, monkeypatch):
+    """The token's user is read together with what the request is about; from then on the view
+    and the services work with the user object itself, not through the lazy stand-in (each of
+    whose attribute reads is a lookup)."""
+    from k12.models import User
+    from sessions_app.chat import services, viewsets
+
+    senders = []
+    create = services.message_create
+
+    def recording_create(**kwargs):
+        senders.append(type(kwargs["sender"]))
+        return create(**kwargs)
+
+    monkeypatch.setattr(viewsets.services, "message_create", recording_create)
+    response = api(world.parent).post(f"/api/sessions/{world.booking.id}/messages", {"text": "hi"}, format="json")
+    assert response.status_code == 201
+    assert senders == [User]
