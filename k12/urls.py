@@ -13,19 +13,21 @@ from k12 import api, health, viewsets
 from k12.routers import Router, route
 
 api_router = Router()
+# Django tries the patterns in order and records each one it passes over: what happens inside a
+# session (the chat's messages above all) is asked for most, so its routes come first.
+sessions_app.urls.register(api_router)
 api_router.register("sessions", viewsets.SessionViewSet, basename="session")
 api_router.register("subjects", viewsets.SubjectViewSet, basename="subject")
 api_router.register("students", viewsets.StudentViewSet, basename="student")
 api_router.register("notifications", viewsets.NotificationViewSet, basename="notification")
-sessions_app.urls.register(api_router)
 admin_app.urls.register(api_router)
 
 api_patterns = [
+    *api_router.urls,
     *route("auth/token", api.TokenView.as_view(), "auth-token"),
     *route("auth/token/refresh", api.RefreshView.as_view(), "auth-refresh"),
     *route("auth/logout", api.LogoutView.as_view(), "auth-logout"),
     *route("me", api.MeView.as_view(), "me"),
-    *api_router.urls,
     *admin_app.urls.urlpatterns,
     *sessions_app.urls.urlpatterns,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
