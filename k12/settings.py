@@ -173,10 +173,17 @@ DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 0)
 # The longest a statement may run before PostgreSQL cancels it (0: no bound). The REST process's
 # workers run one request at a time and nothing else ends a request that waits on the database.
 DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
+# Prepared statements: the parameters are bound by the server, so a query is the same text
+# each time, and a connection that has run one five times keeps it parsed and planned. Off
+# (0) behind a pooler that gives one client several server connections (PgBouncer's
+# transaction mode), where a prepared statement is not where the next execution looks for it.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)}
     postgresql = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if postgresql and DB_PREPARED_STATEMENTS:
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
     if postgresql and DB_STATEMENT_TIMEOUT_MS > 0:
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
     if postgresql and DB_POOL_MAX > 0:

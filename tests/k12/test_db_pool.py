@@ -158,3 +158,23 @@ def test_a_statement_can_be_bounded_from_the_environment():
         timeout=60,
     )
     assert shown.stdout.strip() == "1500ms", shown.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("setting", "prepared"), [(None, True), ("0", False)])
+def test_a_query_run_again_and_again_is_prepared_once_per_connection(setting, prepared):
+    """The parameters are bound by the server, so a query is the same text each time and a
+    connection keeps it parsed and planned after a few runs; DB_PREPARED_STATEMENTS=0 (behind
+    a pooler in transaction mode) keeps every statement unprepared."""
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'k12.settings'; django.setup();"
+        "from django.db import connection; c = connection.cursor();"
+        "[c.execute('SELECT %s::int + 1', [n]) for n in range(8)];"
+        "c.execute('SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s', ['SELECT $1::int + 1%']);"
+        "print(c.fetchone()[0])"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DB_"))}
+    env = {**clean, "DJANGO_DEBUG": "1", "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres"}
+    if setting is not None:
+        env["DB_PREPARED_STATEMENTS"] = setting
+    shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert shown.stdout.strip() == ("1" if prepared else "0"), shown.stderr[-2000:]
