@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from types import SimpleNamespace
 
 import pytest
 from rest_framework.test import APIClient
@@ -22,6 +23,14 @@ from k12.models import (
 )
 
 PASSWORD = "test-pass-123"
+
+
+@pytest.fixture(autouse=True)
+def _throttle_clock(monkeypatch):
+    """The rate limits count in fixed windows of the wall clock: a test that ran across the end
+    of a window would count its last requests in a fresh one. In this process the throttles'
+    clock stands still, 30 s into a minute and into an hour (servers a test starts keep theirs)."""
+    monkeypatch.setattr("k12.throttling.time", SimpleNamespace(time=lambda: 1_800_000_030.0))
 
 
 def make_user(email: str, role: str, first: str = "Test", last: str = "User", **extra) -> User:

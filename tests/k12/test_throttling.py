@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -18,12 +17,8 @@ from tests.conftest import PASSWORD, client_for
 
 
 @pytest.fixture
-def limits(settings, monkeypatch):
-    """Low limits and a cache namespace of this test's own (counters don't leak between tests).
-    The limits count in fixed windows of the wall clock: a test that ran across the end of a
-    minute would count its last requests in a new window, so the throttles' clock stands still
-    in the middle of one."""
-    monkeypatch.setattr("k12.throttling.time", SimpleNamespace(time=lambda: 1_800_000_030.0))
+def limits(settings):
+    """Low limits and a cache namespace of this test's own (counters don't leak between tests)."""
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"throttle-test-{uuid.uuid4()}"}}
 
     def set_rates(**rates):
