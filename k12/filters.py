@@ -67,6 +67,8 @@ def known_query_params(view, action: str | None) -> set[str]:
 def reject_unknown_query_params(view, request) -> None:
     """400 naming every query parameter the view does not know for this action. A method the
     view does not serve (no action) is its 405, whatever the query; OPTIONS describes the view."""
+    if not request.query_params:
+        return
     action = _action(view, request)
     if action in (None, "metadata", "options"):
         return

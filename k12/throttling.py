@@ -13,6 +13,7 @@ README.md), in DRF's format, read at request time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -32,23 +33,29 @@ from rest_framework_simplejwt.tokens import UntypedToken
 logger = logging.getLogger(__name__)
 
 
-class _ScopeRate(SimpleRateThrottle):
-    """DRF's rate parsing for a scope, with the rate read when asked: ``SimpleRateThrottle``
-    keeps the rates it saw at import, and tests and deployments change the settings."""
+class _Rate(SimpleRateThrottle):
+    """DRF's parsing of a rate string ('10/min': 10 requests in 60 s). The rates themselves are
+    read from the settings when asked: ``SimpleRateThrottle`` keeps the rates it saw at import,
+    and tests and deployments change the settings."""
 
-    def __init__(self, scope: str):
-        self.scope = scope
+    def __init__(self, rate: str):
+        self.rate = rate  # (given: SimpleRateThrottle then parses it instead of looking it up)
         super().__init__()
-
-    def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope) or None
 
 
 def configured_rate(scope: str) -> tuple[int, int] | None:
     """``(requests, seconds)`` of the scope's rate in ``DEFAULT_THROTTLE_RATES`` ('10/min' →
     (10, 60)); None when the scope has no rate (not limited)."""
-    rate = _ScopeRate(scope)
-    return None if rate.rate is None else (rate.num_requests, rate.duration)
+    return _parsed_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope) or None)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_rate(rate: str | None) -> tuple[int, int] | None:
+    """``configured_rate``'s parsing, once per rate string."""
+    if rate is None:
+        return None
+    parsed = _Rate(rate)
+    return parsed.num_requests, parsed.duration
 
 
 class AtomicRateThrottle(BaseThrottle):
