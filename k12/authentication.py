@@ -88,13 +88,6 @@ def load_viewer(user) -> None:
         user._setup()
 
 
-def resolved_user(user):
-    """The user behind a ``Viewer`` that has been read (the user itself otherwise)."""
-    if isinstance(user, Viewer) and user._wrapped is not empty:
-        return user._wrapped
-    return user
-
-
 def pending_viewer_id(user):
     """The user id of a ``Viewer`` not read from the database yet, else None."""
     if isinstance(user, Viewer) and user._wrapped is empty:

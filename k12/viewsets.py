@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from k12 import notifications, permissions, selectors, services
-from k12.authentication import load_viewer, resolved_user
+from k12.authentication import Viewer, load_viewer
 from k12.filters import EmptyFilterSet, StrictFilterBackend, reject_unknown_query_params
 from k12.models import Booking, Notification, Student, Subject
 from k12.pagination import LinkHeaderCursorPagination
@@ -54,9 +54,10 @@ class ApiViewSet(GenericViewSet):
     def check_permissions(self, request):
         super().check_permissions(request)  # 401 for the anonymous, the views' own guards
         self.load_objects(request)
-        # Read now: the view, the throttle and the predicates use the user itself from here on,
+        # Read by now: the view, the throttle and the services use the user itself from here on,
         # not through the lazy proxy's attribute lookups.
-        request.user = resolved_user(request.user)
+        if isinstance(request.user, Viewer):
+            request.user = request.user.resolved()
 
     def load_objects(self, request) -> None:
         """After authentication: read what the request is about. Here, the token's user alone
