@@ -15,6 +15,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from socketio import ASGIApp  # noqa: E402
 
 from k12.authentication import SocketAuthMiddleware  # noqa: E402  (needs Django set up first)
+from k12.process import application_loaded  # noqa: E402
 from sessions_app.chat.gateway import server as socketio_server  # noqa: E402
 from sessions_app.chat.routing import websocket_urlpatterns  # noqa: E402
 
@@ -30,3 +31,5 @@ channels_application = ProtocolTypeRouter(
 # /socket.io/ (HTTP long-polling and its WebSocket upgrade) goes to the socket.io gateway; the origin
 # check for it is Engine.IO's, against the same ALLOWED_HOSTS (sessions_app/chat/gateway.py).
 application = ASGIApp(socketio_server, other_asgi_app=channels_application, socketio_path="socket.io")
+
+application_loaded()
