@@ -16,6 +16,7 @@ from socketio import ASGIApp  # noqa: E402
 
 from k12.authentication import SocketAuthMiddleware  # noqa: E402  (needs Django set up first)
 from k12.process import application_loaded  # noqa: E402
+from k12.transport import install as write_at_once  # noqa: E402
 from sessions_app.chat.gateway import server as socketio_server  # noqa: E402
 from sessions_app.chat.routing import websocket_urlpatterns  # noqa: E402
 
@@ -32,4 +33,6 @@ channels_application = ProtocolTypeRouter(
 # check for it is Engine.IO's, against the same ALLOWED_HOSTS (sessions_app/chat/gateway.py).
 application = ASGIApp(socketio_server, other_asgi_app=channels_application, socketio_path="socket.io")
 
+# daphne writes each frame to its socket in the call, not on the loop's next pass.
+write_at_once()
 application_loaded()

@@ -1,0 +1,104 @@
+"""daphne's accepted TCP connections write at once (k12/transport.py): a write to a connection
+with nothing queued goes to the kernel in the call, without registering the socket with the
+reactor; what the kernel does not take is queued behind, through twisted's own buffered path."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from twisted.internet import tcp
+from twisted.internet.protocol import Protocol
+from twisted.internet.testing import MemoryReactor
+
+from k12 import transport
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def connection():
+    """A twisted server-side connection over one end of a socket pair, on a reactor that only
+    records what is registered with it; the other end is the client."""
+    transport.install()
+    ours, client = socket.socketpair()
+    ours.setblocking(False)
+    client.setblocking(False)
+    reactor = MemoryReactor()
+    protocol = Protocol()
+    conn = tcp.Server(ours, protocol, ("127.0.0.1", 1), None, 1, reactor)
+    protocol.makeConnection(conn)
+    yield conn, client, reactor
+    client.close()
+    ours.close()
+
+
+def _read_all(client: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = client.recv(1 << 20)
+        except BlockingIOError:
+            return b"".join(chunks)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def test_a_write_to_an_idle_connection_reaches_the_kernel_in_the_call(connection):
+    conn, client, reactor = connection
+    conn.write(b"frame one")
+    conn.write(b"frame two")
+    assert _read_all(client) == b"frame oneframe two"
+    assert reactor.getWriters() == []  # nothing left to wait for
+
+
+def test_what_the_kernel_does_not_take_is_queued_and_later_writes_stay_behind_it(connection):
+    conn, client, reactor = connection
+    big = os.urandom(8 << 20)  # more than a socket pair's buffers hold
+    conn.write(big)
+    assert reactor.getWriters() == [conn]  # the rest waits for the socket to be writable
+    conn.write(b"after")  # queued behind, not sent ahead of the rest of `big`
+    received = [_read_all(client)]
+    while reactor.getWriters():
+        assert conn.doWrite() is None
+        received.append(_read_all(client))
+    assert b"".join(received) == big + b"after"
+
+
+def test_a_write_to_a_connection_the_peer_closed_fails_as_twisted_reports_it(connection):
+    conn, client, reactor = connection
+    client.close()
+    conn.write(b"into the void")  # no exception from the write itself
+    # twisted's buffered path takes the failure: the next writable pass reports the loss.
+    assert reactor.getWriters() == [conn]
+    assert conn.doWrite() is not None
+
+
+def test_text_is_refused_as_twisted_refuses_it(connection):
+    conn, _, _ = connection
+    with pytest.raises(TypeError):
+        conn.write("not bytes")
+
+
+def test_the_live_room_server_installs_it():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "DB_"))}
+    code = (
+        "import json; import k12.asgi; from twisted.internet import tcp; from k12 import transport;"
+        "print(json.dumps(tcp.Server.write is transport.write_now))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, "DJANGO_DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) is True
