@@ -9,10 +9,12 @@ waited for the next pass.
 
 ``install`` makes a write to an accepted connection with nothing queued go to the kernel in the
 call. What the kernel does not take (its buffer is full), and any write while something is
-queued, goes through twisted's own buffered path, which keeps the order, the flow control of a
-registered producer, and the handling of a failing socket (the error surfaces on that path's
-next writable pass, as it did before). TLS connections keep twisted's path: TLS is terminated in
-front of daphne (docker/nginx.conf).
+queued, goes through twisted's own buffered path, which keeps the order and the handling of a
+failing socket (the error surfaces on that path's next writable pass, as it did before). So does
+every write of a connection that is being aborted (twisted drops those), that has a pull
+producer (twisted asks it for more only from a writable pass), that carries file descriptors
+(a unix socket's queued ones go first), or that runs TLS through ``startTLS``. (TLS is
+terminated in front of daphne anyway: docker/nginx.conf.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ def write_now(self: tcp.Server, data: bytes) -> None:
         and data
         and self.connected
         and not self._writeDisconnected
+        and not self._aborting
         and not self.TLS
+        and (self.producer is None or self.streamingProducer)
+        and not getattr(self, "_sendmsgQueue", None)
         and not self._tempDataBuffer
         and self.offset == len(self.dataBuffer)
     ):

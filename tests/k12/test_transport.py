@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from twisted.internet import tcp
+from twisted.internet.interfaces import IPullProducer
 from twisted.internet.protocol import Protocol
-from twisted.internet.testing import MemoryReactor
+from twisted.internet.testing import MemoryReactorClock
+from zope.interface import implementer
 
 from k12 import transport
 
@@ -29,7 +31,7 @@ def connection():
     ours, client = socket.socketpair()
     ours.setblocking(False)
     client.setblocking(False)
-    reactor = MemoryReactor()
+    reactor = MemoryReactorClock()
     protocol = Protocol()
     conn = tcp.Server(ours, protocol, ("127.0.0.1", 1), None, 1, reactor)
     protocol.makeConnection(conn)
@@ -63,8 +65,8 @@ def test_what_the_kernel_does_not_take_is_queued_and_later_writes_stay_behind_it
     big = os.urandom(8 << 20)  # more than a socket pair's buffers hold
     conn.write(big)
     assert reactor.getWriters() == [conn]  # the rest waits for the socket to be writable
-    conn.write(b"after")  # queued behind, not sent ahead of the rest of `big`
-    received = [_read_all(client)]
+    received = [_read_all(client)]  # the kernel has room again, but the rest of `big` is queued
+    conn.write(b"after")  # so this goes behind it, not ahead
     while reactor.getWriters():
         assert conn.doWrite() is None
         received.append(_read_all(client))
@@ -78,6 +80,41 @@ def test_a_write_to_a_connection_the_peer_closed_fails_as_twisted_reports_it(con
     # twisted's buffered path takes the failure: the next writable pass reports the loss.
     assert reactor.getWriters() == [conn]
     assert conn.doWrite() is not None
+
+
+def test_a_write_after_an_abort_is_dropped_as_twisted_drops_it(connection):
+    conn, client, _ = connection
+    conn.abortConnection()
+    conn.write(b"too late")
+    assert _read_all(client) == b""
+
+
+@implementer(IPullProducer)
+class _Chunks:
+    """A pull producer writing ``count`` chunks, one each time it is asked."""
+
+    def __init__(self, conn, count: int):
+        self.conn, self.left = conn, count
+
+    def resumeProducing(self):
+        if self.left:
+            self.left -= 1
+            self.conn.write(b"chunk")
+        else:
+            self.conn.unregisterProducer()
+
+    def stopProducing(self):
+        self.left = 0
+
+
+def test_a_pull_producer_is_asked_for_more_as_twisted_asks_it(connection):
+    conn, client, reactor = connection
+    conn.registerProducer(_Chunks(conn, 3), streaming=False)
+    for _ in range(10):
+        if not reactor.getWriters():
+            break
+        conn.doWrite()
+    assert _read_all(client) == b"chunk" * 3
 
 
 def test_text_is_refused_as_twisted_refuses_it(connection):
