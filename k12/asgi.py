@@ -15,7 +15,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from socketio import ASGIApp  # noqa: E402
 
 from k12.authentication import SocketAuthMiddleware  # noqa: E402  (needs Django set up first)
-from k12.process import application_loaded  # noqa: E402
+from k12.process import SOCKET_SERVER_GC_THRESHOLDS, application_loaded  # noqa: E402
 from k12.transport import install as write_at_once  # noqa: E402
 from sessions_app.chat.gateway import server as socketio_server  # noqa: E402
 from sessions_app.chat.routing import websocket_urlpatterns  # noqa: E402
@@ -35,4 +35,4 @@ application = ASGIApp(socketio_server, other_asgi_app=channels_application, sock
 
 # daphne writes each frame to its socket in the call, not on the loop's next pass.
 write_at_once()
-application_loaded()
+application_loaded(gc_thresholds=SOCKET_SERVER_GC_THRESHOLDS)
