@@ -19,13 +19,16 @@ PROBE = """
 import gc, json, sys
 import {module}
 gc.collect()
-print(json.dumps({{
+loaded = {{
     "frozen": gc.get_freeze_count(),
     "tracked": len(gc.get_objects()),
     "urls_loaded": "k12.urls" in sys.modules,
     "gc_enabled": gc.isenabled(),
     "thresholds": gc.get_threshold(),
-}}))
+}}
+from twisted.internet import tcp
+from k12 import transport
+print(json.dumps({{**loaded, "writes_at_once": tcp.Server.write is transport.write_now}}))
 """
 
 
@@ -61,3 +64,9 @@ def test_the_live_room_process_lets_arriving_sockets_settle_before_collecting():
     assert _load_in_a_new_process("k12.asgi")["thresholds"] == [10_000, 10, 10]
     # The REST process keeps the interpreter's defaults.
     assert _load_in_a_new_process("k12.wsgi")["thresholds"] == [700, 10, 10]
+
+
+def test_the_live_room_process_writes_at_once():
+    # k12/transport.py, installed by the ASGI application daphne loads; REST does not use twisted.
+    assert _load_in_a_new_process("k12.asgi")["writes_at_once"] is True
+    assert _load_in_a_new_process("k12.wsgi")["writes_at_once"] is False

@@ -4,12 +4,8 @@ reactor; what the kernel does not take is queued behind, through twisted's own b
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from twisted.internet import tcp
@@ -19,8 +15,6 @@ from twisted.internet.testing import MemoryReactorClock
 from zope.interface import implementer
 
 from k12 import transport
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -121,21 +115,3 @@ def test_text_is_refused_as_twisted_refuses_it(connection):
     conn, _, _ = connection
     with pytest.raises(TypeError):
         conn.write("not bytes")
-
-
-def test_the_live_room_server_installs_it():
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "DB_"))}
-    code = (
-        "import json; import k12.asgi; from twisted.internet import tcp; from k12 import transport;"
-        "print(json.dumps(tcp.Server.write is transport.write_now))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**clean, "DJANGO_DEBUG": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) is True
