@@ -41,6 +41,13 @@ R411 = OpenApiResponse(DETAIL, description="No Content-Length header.")
 R413 = OpenApiResponse(DETAIL, description="Larger than RECORDING_MAX_BYTES.")
 
 
+def _as_seen(recordings, request: Request, *, many: bool = False):
+    """Recordings as the viewer sees them: their playback links signed for the viewer (the
+    issued ones audited in one INSERT for a whole page), then rendered with them."""
+    links = playback_links(recordings=recordings if many else [recordings], viewer=request.user, request=request)
+    return RecordingSerializer(recordings, many=many, context={"links": links, "viewer": request.user}).data
+
+
 class RecordingPagination(LinkHeaderCursorPagination):
     ordering = ("-created_at", "id")
 
@@ -98,10 +105,7 @@ class SessionRecordingViewSet(SessionScopedMixin, ApiViewSet):
 
     def list(self, request: Request, session_id: str) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        links = playback_links(recordings=page, viewer=request.user, request=request)
-        return self.get_paginated_response(
-            RecordingSerializer(page, many=True, context={"links": links, "viewer": request.user}).data
-        )
+        return self.get_paginated_response(_as_seen(page, request, many=True))
 
     def create(self, request: Request, session_id: str) -> Response:
         recording_upload_admit(
@@ -118,10 +122,7 @@ class SessionRecordingViewSet(SessionScopedMixin, ApiViewSet):
             )
         finally:
             upload.file.close()  # removes the temporary file unless storage moved it into place
-        links = playback_links(recordings=[recording], viewer=request.user, request=request)
-        return Response(
-            RecordingSerializer(recording, context={"links": links, "viewer": request.user}).data, status=201
-        )
+        return Response(_as_seen(recording, request), status=201)
 
 
 @extend_schema_view(
@@ -209,11 +210,7 @@ class RecordingUploadViewSet(SessionScopedMixin, ApiViewSet):
         recording, created = recording_upload_complete(
             recording=recording, completed_by=request.user, parts=body.validated_data["parts"]
         )
-        links = playback_links(recordings=[recording], viewer=request.user, request=request)
-        return Response(
-            RecordingSerializer(recording, context={"links": links, "viewer": request.user}).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        return Response(_as_seen(recording, request), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 @extend_schema_view(
