@@ -187,11 +187,8 @@ class RoomHub:
             if user_id in self.users:  # a new socket of the user came meanwhile
                 return
             group = user_group(user_id)
-            if self.in_group.pop(group, None) is not None:
-                try:
-                    await self._group("group_discard", group)
-                except Exception:  # the layer is down: the group expires, events find no member
-                    logger.warning("room hub: could not leave %s", group, exc_info=True)
+            if group in self.in_group:
+                await self._remove(group)
             await self._stop_if_idle()
 
     def _listen(self) -> None:
@@ -207,6 +204,15 @@ class RoomHub:
         await self._ensure_channel()
         await self._group("group_add", group)
         self.in_group[group] = asyncio.get_running_loop().time()
+
+    async def _remove(self, group: str) -> None:
+        """The process's channel leaves ``group`` (under the lock). With the layer down it stays
+        in it until the group expires; what is sent to the group meanwhile finds no member here."""
+        self.in_group.pop(group, None)
+        try:
+            await self._group("group_discard", group)
+        except Exception:
+            logger.warning("room hub: could not leave %s", group, exc_info=True)
 
     async def _stop_if_idle(self) -> None:
         """No room and no user left in this process: stop listening (a later join starts
@@ -240,12 +246,7 @@ class RoomHub:
             if not members:
                 del self.rooms[session_id]
                 self.seen.pop(session_id, None)
-                group = session_group(session_id)
-                self.in_group.pop(group, None)
-                try:
-                    await self._group("group_discard", group)
-                except Exception:  # the layer is down: the group expires, frames find no member
-                    logger.warning("room hub: could not leave %s", group, exc_info=True)
+                await self._remove(session_group(session_id))
             await self._stop_if_idle()
 
     async def _group(self, operation: str, group: str) -> None:
